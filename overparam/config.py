@@ -1,0 +1,125 @@
+"""Profiles, device choice, seeding and parameter validation shared by every chapter.
+
+Each chapter defines its own frozen dataclass of knobs and a dict of three instances,
+one per profile (``smoke``, ``quick``, ``full``), next to its experiment code. This module
+holds the machinery that turns a notebook's ``parameters`` cell into one validated
+config: :func:`resolve_profile` and :func:`setup`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from typing import Any, Iterable, Mapping, TypeVar
+
+import numpy as np
+import torch
+
+PROFILES = ("smoke", "quick", "full")
+DEVICES = ("auto", "cpu", "cuda")
+
+T = TypeVar("T")
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
+    """Return ``value`` if it is one of ``allowed``, else raise one clear ValueError."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        choices = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name}={value!r} is not allowed; choose one of: {choices}")
+    return value
+
+
+def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> Any:
+    """Validate a number (or every number of a list/tuple) as positive; return it unchanged.
+
+    Raises a ValueError naming the parameter and the allowed range.
+    """
+    values = value if isinstance(value, (list, tuple)) else [value]
+    kind = "integer" if integer else "number"
+    bound = ">= 0" if allow_zero else "> 0"
+    for v in values:
+        ok_type = isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+        if not integer:
+            ok_type = ok_type or isinstance(v, (float, np.floating))
+        if not ok_type or (v < 0 if allow_zero else v <= 0) or (not integer and not np.isfinite(v)):
+            raise ValueError(f"{name}={value!r} is not allowed; expected {kind}(s) {bound}")
+    return value
+
+
+def check_fraction(name: str, value: Any) -> Any:
+    """Validate a number (or list of numbers) in [0, 1]; return it unchanged."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not 0 <= v <= 1:
+            raise ValueError(f"{name}={value!r} is not allowed; expected number(s) in [0, 1]")
+    return value
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """Turn ``"auto" | "cpu" | "cuda"`` into a torch.device; ``"auto"`` picks CUDA if present.
+
+    Raises ValueError when ``device="cuda"`` is asked for on a machine without CUDA.
+    """
+    check_choice("device", device, DEVICES)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' is not available on this machine; choose one of: 'auto', 'cpu'")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) with ``seed``."""
+    check_positive("seed", seed, integer=True, allow_zero=True)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_profile(profiles: Mapping[str, T], profile: str, **overrides: Any) -> T:
+    """Pick the profile's config and replace the fields given as non-None ``overrides``.
+
+    ``profiles`` maps each name in :data:`PROFILES` to a frozen dataclass instance.
+    A notebook passes its ``parameters``-cell knobs as overrides; ``None`` means "take
+    the value from the profile". The dataclass's ``__post_init__`` validates the result,
+    so a bad value raises a ValueError naming the parameter.
+    """
+    check_choice("profile", profile, PROFILES)
+    base = profiles[profile]
+    fields = {f.name for f in dataclasses.fields(base)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; allowed: {sorted(fields)}")
+    # Lists (from papermill's -y YAML) become tuples so configs stay hashable.
+    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(base, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What a chapter's setup cell returns: validated profile, device and seed."""
+
+    profile: str
+    device: torch.device
+    seed: int
+
+    def describe(self) -> str:
+        """One line for the notebook: profile, device (GPU name), seed, torch version."""
+        dev = str(self.device)
+        if self.device.type == "cuda":
+            dev += f" ({torch.cuda.get_device_name(self.device)})"
+        return f"profile={self.profile} device={dev} seed={self.seed} torch={torch.__version__}"
+
+
+def setup(profile: str = "quick", device: str = "auto", seed: int = 0) -> Run:
+    """Validate a notebook's common parameters, seed everything and limit CPU threads.
+
+    Returns a :class:`Run`. Used by every chapter's setup cell.
+    """
+    check_choice("profile", profile, PROFILES)
+    dev = resolve_device(device)
+    seed_everything(seed)
+    if dev.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    return Run(profile=profile, device=dev, seed=int(seed))
