@@ -65,3 +65,63 @@ def make_and_task(n: int, *, generator: torch.Generator | None = None,
     X = torch.randn(*batch_shape, n, 2, generator=generator, device=device)
     y = ((X[..., 0] > 0) & (X[..., 1] > 0)).float()
     return X, y
+
+
+# ---------------------------------------------------------------------------- Gaussian blobs
+def make_blob_centres(k: int, d: int, *, scale: float = 1.0, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+    """Draw the centres of k Gaussian blobs in d dimensions, each ``N(0, scale^2 I_d)``.
+
+    Returns
+    -------
+    centres : Tensor, shape (k, d)
+
+    Introduced in: Chapter 2
+    """
+    check_positive("k", k, integer=True)
+    check_positive("d", d, integer=True)
+    check_positive("scale", scale)
+    return (torch.randn(k, d, generator=generator) * scale).to(device)
+
+
+def sample_blobs(centres: torch.Tensor, n: int, *, sigma: float = 0.5,
+                 generator: torch.Generator | None = None):
+    """Sample n points from the blobs around ``centres`` (k, d), classes balanced.
+
+    Example i has label ``i mod k`` and lies at ``centres[label] + sigma * N(0, I_d)``;
+    the order is then shuffled.
+
+    Returns
+    -------
+    X : Tensor, shape (n, d), float32
+    y : LongTensor, shape (n,), labels in 0..k-1
+
+    Introduced in: Chapter 2
+    """
+    check_positive("n", n, integer=True)
+    check_positive("sigma", sigma, allow_zero=True)
+    k, d = centres.shape
+    y = torch.arange(n) % k
+    y = y[torch.randperm(n, generator=generator)]
+    X = centres.cpu()[y] + sigma * torch.randn(n, d, generator=generator)
+    return X.to(centres.device), y.to(centres.device)
+
+
+def make_blobs(n_train: int, n_test: int, k: int, d: int, *, sigma: float = 0.5,
+               scale: float = 1.0, seed: int = 0, device: torch.device | str = "cpu"):
+    """Train and test sets of k Gaussian blobs in d dimensions (one draw of centres).
+
+    The talk's Hessian experiments use k = 50 blobs in d = 100 dimensions.
+
+    Returns
+    -------
+    X_train (n_train, d), y_train (n_train,), X_test (n_test, d), y_test (n_test,)
+
+    Introduced in: Chapter 2
+    """
+    check_positive("seed", seed, integer=True, allow_zero=True)
+    g = torch.Generator().manual_seed(int(seed))
+    centres = make_blob_centres(k, d, scale=scale, generator=g)
+    X_tr, y_tr = sample_blobs(centres, n_train, sigma=sigma, generator=g)
+    X_te, y_te = sample_blobs(centres, n_test, sigma=sigma, generator=g)
+    return X_tr.to(device), y_tr.to(device), X_te.to(device), y_te.to(device)
