@@ -16,7 +16,8 @@ def make_pattern_1101(n: int, length: int = 64, *, generator: torch.Generator | 
                       device: torch.device | str = "cpu", batch_shape: tuple[int, ...] = ()):
     """Sample the 1101 task: n negative and n positive sequences of U[-0.5, 0.5] floats.
 
-    A positive example has the values at positions i, i+1, i+3 set to 1 for a random i
+    A positive example has the values at positions i, i+1, i+3 set to 1 for a random
+    i in [0, length - 5] (as the source script draws it)
     (position i+2 stays noise), so the kernel [1, 1, 0, 1] followed by a max over
     positions scores every positive above 2.5 and every negative below 1.5.
 
@@ -43,7 +44,7 @@ def make_pattern_1101(n: int, length: int = 64, *, generator: torch.Generator | 
         raise ValueError(f"length={length!r} is not allowed; expected an integer >= 4")
     X = torch.rand(*batch_shape, 2 * n, length, generator=generator, device=device) - 0.5
     pos = X[..., n:, :]
-    start = torch.randint(0, length - 3, (*batch_shape, n, 1), generator=generator, device=device)
+    start = torch.randint(0, length - 4, (*batch_shape, n, 1), generator=generator, device=device)
     for offset in (0, 1, 3):
         pos.scatter_(-1, start + offset, 1.0)
     y = torch.cat([torch.zeros(*batch_shape, n, device=device), torch.ones(*batch_shape, n, device=device)], -1)
@@ -125,3 +126,128 @@ def make_blobs(n_train: int, n_test: int, k: int, d: int, *, sigma: float = 0.5,
     X_tr, y_tr = sample_blobs(centres, n_train, sigma=sigma, generator=g)
     X_te, y_te = sample_blobs(centres, n_test, sigma=sigma, generator=g)
     return X_tr.to(device), y_tr.to(device), X_te.to(device), y_te.to(device)
+
+
+# ---------------------------------------------------------------------------- MNIST-1D
+_MNIST1D_MEMORY: dict[str, dict] = {}
+
+
+def load_mnist1d(*, cache_dir=None) -> dict:
+    """The MNIST-1D data set (4,000 train / 1,000 test sequences of length 40, 10 classes).
+
+    Generated locally with ``mnist1d.data.make_dataset(get_dataset_args())`` (its default
+    arguments, seed 42) -- never ``get_dataset``, which tries a URL. Generation takes a
+    few seconds, so the arrays are kept in memory and on disk
+    (``<cache_dir>/mnist1d_default.npz``; default ``results/cache`` of
+    :func:`overparam.results.default_results_dir`, git-ignored). The global NumPy random
+    state, which ``make_dataset`` reseeds, is restored afterwards.
+
+    Returns
+    -------
+    dict with ``x`` (4000, 40) float32, ``y`` (4000,) int64, ``x_test`` (1000, 40)
+    float32, ``y_test`` (1000,) int64
+
+    Introduced in: Chapter 3
+    """
+    import os
+    from pathlib import Path
+
+    import numpy as np
+
+    if "default" in _MNIST1D_MEMORY:
+        return _MNIST1D_MEMORY["default"]
+    if cache_dir is None:
+        from .results import default_results_dir
+        cache_dir = default_results_dir() / "cache"
+    path = Path(cache_dir) / "mnist1d_default.npz"
+    keys = ("x", "y", "x_test", "y_test")
+    ds = None
+    if path.exists():
+        try:
+            with np.load(path) as f:
+                ds = {k: f[k] for k in keys}
+        except (OSError, ValueError, KeyError):  # a corrupt cache is regenerated
+            ds = None
+    if ds is None:
+        from mnist1d.data import get_dataset_args, make_dataset
+        state = np.random.get_state()
+        try:
+            raw = make_dataset(get_dataset_args())
+        finally:
+            np.random.set_state(state)
+        ds = {"x": raw["x"].astype(np.float32), "y": raw["y"].astype(np.int64),
+              "x_test": raw["x_test"].astype(np.float32), "y_test": raw["y_test"].astype(np.int64)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **ds)
+        os.replace(tmp, path)
+    _MNIST1D_MEMORY["default"] = ds
+    return ds
+
+
+def add_label_noise(y: torch.Tensor, noise: float, n_classes: int, *, seed: int = 0):
+    """Replace a fraction ``noise`` of labels by a uniformly drawn *different* class.
+
+    Exactly ``round(noise * n)`` labels, chosen at random, are changed (as in Nakkiran
+    et al.'s label-noise experiments, where a corrupted label is never the true one).
+
+    Parameters
+    ----------
+    y : Tensor, shape (n,), int64 labels
+    noise : float in [0, 1]
+    n_classes : int (>= 2)
+    seed : int
+        Seeds which labels flip and to what; one seed per member gives each its own noise.
+
+    Returns
+    -------
+    y_noisy : Tensor, shape (n,), int64 (same device as y)
+    flipped : Tensor, shape (n,), bool -- which labels were changed
+
+    Introduced in: Chapter 3
+    """
+    from .config import check_fraction
+    check_fraction("noise", noise)
+    check_positive("n_classes", n_classes, integer=True)
+    if n_classes < 2:
+        raise ValueError(f"n_classes={n_classes!r} is not allowed; expected an integer >= 2")
+    check_positive("seed", seed, integer=True, allow_zero=True)
+    g = torch.Generator().manual_seed(int(seed))
+    n = len(y)
+    k = int(round(noise * n))
+    idx = torch.randperm(n, generator=g)[:k]
+    shift = torch.randint(1, n_classes, (k,), generator=g)
+    y_cpu = y.detach().cpu().clone()
+    y_cpu[idx] = (y_cpu[idx] + shift) % n_classes
+    flipped = torch.zeros(n, dtype=torch.bool)
+    flipped[idx] = True
+    return y_cpu.to(y.device), flipped.to(y.device)
+
+
+# ---------------------------------------------------------------------------- teacher
+def make_teacher_regression(n_train: int, n_test: int, d: int, *, noise_std: float = 0.5,
+                            seed: int = 0, device: torch.device | str = "cpu"):
+    """Linear teacher: x ~ N(0, I_d), y = x . beta + eps with |beta| = 1, eps ~ N(0, noise_std^2).
+
+    The closed-form playground of Chapter 3's random-features double descent: its
+    Bayes risk is ``noise_std**2`` and ``Var(y) = 1 + noise_std**2``.
+
+    Returns
+    -------
+    X_train (n_train, d), y_train (n_train,) noisy, X_test (n_test, d),
+    f_test (n_test,) noise-free targets x . beta
+
+    Introduced in: Chapter 3
+    """
+    check_positive("n_train", n_train, integer=True)
+    check_positive("n_test", n_test, integer=True)
+    check_positive("d", d, integer=True)
+    check_positive("noise_std", noise_std, allow_zero=True)
+    g = torch.Generator().manual_seed(int(seed))
+    beta = torch.randn(d, generator=g, dtype=torch.float64)
+    beta /= beta.norm()
+    X = torch.randn(n_train, d, generator=g, dtype=torch.float64)
+    Xt = torch.randn(n_test, d, generator=g, dtype=torch.float64)
+    y = X @ beta + noise_std * torch.randn(n_train, generator=g, dtype=torch.float64)
+    return X.to(device), y.to(device), Xt.to(device), (Xt @ beta).to(device)
