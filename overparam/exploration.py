@@ -502,3 +502,170 @@ def _optimizer_claim(rows: list[dict], what: str, size: int | None, profile: str
                         SOURCE + " README", e, C.judge_above(e, 0),
                         f"{outcome} difference (best other − plain SGD, each at its best lr) > 0",
                         profile, seed)
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_cnn_sweep(res: dict):
+    """Figure: 1101 accuracy and success rate vs trained parameters (mean, 95 % CI).
+
+    Introduced in: Chapter 1
+    """
+    import matplotlib.pyplot as plt
+    from .plotting import plot_interval
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    labels = {"naive": "Naive CNN", "random_conv": "RandomConv", "hyper": "HyperNetwork"}
+    for kind in ("naive", "random_conv", "hyper"):
+        rows = res[kind].summary()
+        x = [r["n_trained"] for r in rows]
+        if kind == "hyper":
+            r = rows[0]
+            a1.errorbar(x, [100 * r["mean"]], [[100 * (r["mean"] - r["ci_low"])], [100 * (r["ci_high"] - r["mean"])]],
+                        fmt="o", ms=8, capsize=4, label=labels[kind] + " (generated net)")
+            a2.errorbar(x, [100 * r["success"]], [[100 * (r["success"] - r["success_low"])],
+                        [100 * (r["success_high"] - r["success"])]], fmt="o", ms=8, capsize=4,
+                        label=labels[kind])
+            continue
+        plot_interval(a1, x, [100 * r["mean"] for r in rows], [100 * r["ci_low"] for r in rows],
+                      [100 * r["ci_high"] for r in rows], label=labels[kind], marker=".")
+        plot_interval(a2, x, [100 * r["success"] for r in rows], [100 * r["success_low"] for r in rows],
+                      [100 * r["success_high"] for r in rows], label=labels[kind], marker=".")
+    a1.scatter([5], [100 * res["handset_1101"]], marker="x", s=90, c="red", zorder=5,
+               label="hand-set [1,1,0,1] (measured)")
+    a1.set(xlabel="trained parameters (generated parameters for HyperNetwork)",
+           ylabel="validation accuracy (%)", title="1101 pattern: mean accuracy, 95 % CI")
+    a2.set(xlabel="trained parameters", ylabel="trainings reaching 100 % (%)",
+           title="Share of trainings that find a perfect solution")
+    from matplotlib.ticker import ScalarFormatter
+    for ax in (a1, a2):
+        ax.set_xscale("log")
+        ax.set_xticks([2, 5, 10, 20, 50])
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    a1.legend(fontsize="small")
+    a2.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_and_sweep(res: dict):
+    """Figure: AND macro-F1 vs width (mean, 95 % CI), HyperBoolNet and the hand-set net.
+
+    Introduced in: Chapter 1
+    """
+    import matplotlib.pyplot as plt
+    from .plotting import plot_interval
+    fig, ax = plt.subplots(figsize=(7, 4))
+    rows = res["and"].summary()
+    plot_interval(ax, [r["size"] for r in rows], [r["mean"] for r in rows],
+                  [r["ci_low"] for r in rows], [r["ci_high"] for r in rows],
+                  label="Linear-ReLU-Linear, trained", marker=".")
+    h = res["and_hyper"].summary()[0]
+    ax.errorbar([2.1], [h["mean"]], [[h["mean"] - h["ci_low"]], [h["ci_high"] - h["mean"]]],
+                fmt="o", capsize=4, label="HyperBoolNet (generated width-2 net)")
+    e = mean_ci(res["handset_and"])
+    ax.errorbar([1.9], [e.mean], [[e.mean - e.low], [e.high - e.mean]], fmt="x", c="red",
+                ms=9, capsize=4, label="hand-set width-2 net (measured)")
+    ax.axhline(0.98, ls=":", c="red", lw=1, label="source's figure: hand-set at 0.98")
+    ax.set(xlabel="hidden width", ylabel="macro-F1 on fresh points",
+           title="AND: y = (x1 > 0) and (x2 > 0)")
+    ax.legend(fontsize="small", loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_more_draws(rows: list[dict]):
+    """Figure: measured success rate vs the 'independent draws' prediction 1 - (1 - p1)^n.
+
+    Introduced in: Chapter 1
+    """
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    n = [r["size"] for r in rows]
+    ax.plot(n, [r["predicted"] for r in rows], "k--", label="predicted: 1 - (1 - p1)^n")
+    ax.errorbar(n, [r["measured"] for r in rows],
+                [[r["diff"] - r["diff_low"] for r in rows], [r["diff_high"] - r["diff"] for r in rows]],
+                fmt="o-", capsize=3, label="measured (bars: 95 % CI of measured - predicted)")
+    ax.set(xlabel="n_filters", ylabel="share of trainings reaching 100 %",
+           title="Is a wider net just more lottery tickets?")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_kernels(k: dict):
+    """Figure: best cosine to [1, 1, 0, 1] (successes vs failures) and useful filters per net.
+
+    Introduced in: Chapter 1
+    """
+    import matplotlib.pyplot as plt
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    bins = np.linspace(-1, 1, 41)
+    a1.hist(k["best_cos"][k["success"]], bins, alpha=0.6, label="reached 100 %", density=True)
+    a1.hist(k["best_cos"][~k["success"]], bins, alpha=0.6, label="did not", density=True)
+    a1.set(xlabel="best cosine of a trained kernel to [1, 1, 0, 1]", ylabel="density",
+           title="Where the kernels end up (all sizes)")
+    a1.legend(fontsize="small")
+    sizes = np.unique(k["sizes"])
+    for label, sel in (("nets reaching 100 %", k["success"]), ("other nets", ~k["success"])):
+        m = [k["n_useful"][(k["sizes"] == s) & sel].mean() if ((k["sizes"] == s) & sel).any() else np.nan
+             for s in sizes]
+        a2.plot(sizes, m, "o-", label=label)
+    a2.plot(sizes, sizes, ":", c="grey", label="all filters")
+    a2.set(xlabel="n_filters", ylabel="useful filters per net (mean)",
+           title="A filter is useful if it alone separates the classes")
+    a2.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_optimizers(rows: list[dict]):
+    """Figure: outcome per optimizer (at its best lr) at the smallest sizes, both tasks.
+
+    Introduced in: Chapter 1
+    """
+    import matplotlib.pyplot as plt
+    tasks = sorted({r["task"] for r in rows})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        sub = [r for r in rows if r["task"] == task]
+        sizes = sorted({r["size"] for r in sub})
+        names = list(dict.fromkeys(r["optimizer"] for r in sub))
+        w = 0.8 / len(sizes)
+        for j, s in enumerate(sizes):
+            rs = [next(r for r in sub if r["optimizer"] == n and r["size"] == s) for n in names]
+            x = np.arange(len(names)) + j * w
+            ax.bar(x, [r["mean"] for r in rs], w, yerr=[[r["mean"] - r["low"] for r in rs],
+                   [r["high"] - r["mean"] for r in rs]], capsize=3,
+                   label=("n_filters" if task == "cnn" else "width") + f" = {s}")
+        ax.set_xticks(np.arange(len(names)) + 0.4 - w / 2,
+                      [f"{n}\n(lr {next(r['lr'] for r in sub if r['optimizer'] == n)})" for n in names])
+        ax.set(ylabel="share reaching 100 %" if task == "cnn" else "macro-F1",
+               title="1101 CNN" if task == "cnn" else "AND net")
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def optimizer_table(rows: list[dict]):
+    """The optimizer study as a DataFrame (task, optimizer, best lr, size, mean, CI)."""
+    import pandas as pd
+    return pd.DataFrame([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
+                          if k != "samples"} for r in rows])
+
+
+def kernel_summary(k: dict):
+    """Per n_filters: success rate, useful filters of successful nets, median best cosine.
+
+    Introduced in: Chapter 1
+    """
+    import pandas as pd
+    rows = []
+    for s in np.unique(k["sizes"]):
+        sel = k["sizes"] == s
+        ok, bad = sel & k["success"], sel & ~k["success"]
+        rows.append(dict(n_filters=int(s), success=k["success"][sel].mean(),
+                         useful_filters_if_success=k["n_useful"][ok].mean() if ok.any() else np.nan,
+                         median_cos_success=np.median(k["best_cos"][ok]) if ok.any() else np.nan,
+                         median_cos_failure=np.median(k["best_cos"][bad]) if bad.any() else np.nan))
+    return pd.DataFrame(rows).round(3)
