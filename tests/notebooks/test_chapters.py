@@ -1,0 +1,51 @@
+"""The smoke run of every chapter: each notebook in notebooks/ executed by papermill.
+
+The execution happens once per session in ``smoke_book`` (tests/conftest.py):
+``python -m overparam book --profile smoke --device cpu`` runs every chapter through
+papermill into a scratch project and builds the HTML; these tests read its results, so
+the chapters are not executed twice in CI.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from overparam.claims import VERDICTS
+
+REPO = Path(__file__).resolve().parents[2]
+CHAPTERS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_runs_at_smoke(smoke_book, chapter):
+    path = smoke_book.executed / f"{chapter}.ipynb"
+    meta = nbformat.read(path, as_version=4).metadata.get("overparam", {})
+    assert meta.get("ok") is True, f"{chapter} failed at cell {meta.get('failed_cell')}: {meta.get('error')}"
+    assert (meta["profile"], meta["device"]) == ("smoke", "cpu")
+    nb = nbformat.read(path, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors == []
+    widgets = [o for c in nb.cells for o in c.get("outputs", [])
+               if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert widgets == [], "no widget outputs (tqdm.notebook) in the book"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_has_claims_table(smoke_book, chapter):
+    claims = json.loads((smoke_book.executed / f"{chapter}.claims.json").read_text())
+    assert claims, "the Claims under test section displays a ClaimsTable"
+    for c in claims:
+        assert c["verdict"] in VERDICTS
+        assert c["ci_low"] <= c["measured"] <= c["ci_high"] or c["measured"] != c["measured"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_page_has_figures_and_no_error(smoke_book, chapter):
+    html = (smoke_book.html / "book" / "chapters" / f"{chapter}.html").read_text()
+    imgs = re.findall(r"<img[^>]*src=\"([^\"]+\.png)\"", html)
+    assert imgs, f"{chapter}'s page shows no figure"
+    assert "Traceback" not in html
