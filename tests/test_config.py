@@ -1,0 +1,58 @@
+"""Profiles, devices and parameter validation."""
+import dataclasses
+
+import pytest
+import torch
+
+from overparam import config
+
+
+@dataclasses.dataclass(frozen=True)
+class Knobs:
+    width: int = 4
+    lr: float = 0.1
+
+    def __post_init__(self):
+        config.check_positive("width", self.width, integer=True)
+        config.check_positive("lr", self.lr)
+
+
+TABLE = {"smoke": Knobs(width=2), "quick": Knobs(), "full": Knobs(width=64)}
+
+
+def test_resolve_profile_takes_overrides_and_ignores_none():
+    assert config.resolve_profile(TABLE, "full").width == 64
+    assert config.resolve_profile(TABLE, "quick", width=None, lr=0.5) == Knobs(4, 0.5)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(width=-3), "width=-3"), (dict(width=2.5), "width=2.5"), (dict(lr=0), "lr=0"),
+    (dict(depth=2), "unknown parameter"),
+])
+def test_bad_values_name_the_parameter(kw, match):
+    with pytest.raises(ValueError, match=match):
+        config.resolve_profile(TABLE, "quick", **kw)
+
+
+def test_unknown_profile_lists_allowed():
+    with pytest.raises(ValueError, match="'smoke', 'quick', 'full'"):
+        config.resolve_profile(TABLE, "fast")
+
+
+def test_device_choice():
+    assert config.resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device='tpu'"):
+        config.resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available"):
+            config.resolve_device("cuda")
+        assert config.resolve_device("auto") == torch.device("cpu")
+
+
+def test_setup_seeds_reproducibly():
+    config.setup("smoke", "cpu", 3)
+    a = torch.rand(3)
+    run = config.setup("smoke", "cpu", 3)
+    assert torch.equal(a, torch.rand(3)) and run.seed == 3 and "profile=smoke" in run.describe()
+    with pytest.raises(ValueError, match="seed"):
+        config.setup("smoke", "cpu", -1)

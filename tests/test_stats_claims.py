@@ -1,0 +1,54 @@
+"""Confidence intervals and computed verdicts."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from overparam import claims as C
+from overparam.stats import Estimate, diff_ci, mean_ci, wilson_ci
+
+
+def test_mean_ci_matches_scipy_t_interval():
+    x = np.array([1.0, 2.0, 4.0, 7.0])
+    lo, hi = stats.t.interval(0.95, 3, loc=x.mean(), scale=stats.sem(x))
+    e = mean_ci(x)
+    assert e.mean == pytest.approx(3.5) and e.low == pytest.approx(lo) and e.high == pytest.approx(hi)
+    m, l, h = mean_ci(np.stack([x, 2 * x], 1))
+    assert h[1] - l[1] == pytest.approx(2 * (hi - lo))
+
+
+def test_wilson_interval_known_value():
+    e = wilson_ci(3, 10)
+    assert (round(e.low, 3), round(e.high, 3)) == (0.108, 0.603)
+    with pytest.raises(ValueError):
+        wilson_ci(11, 10)
+
+
+def test_diff_ci_covers_known_difference():
+    rng = np.random.default_rng(0)
+    e = diff_ci(rng.normal(1.0, 1, 400), rng.normal(0.0, 1, 400))
+    assert e.low < 1.0 < e.high and e.low > 0.7
+
+
+@pytest.mark.parametrize("est, verdict", [
+    (Estimate(0.5, 0.2, 0.8, 9), C.REPRODUCED), (Estimate(0.1, -0.1, 0.3, 9), C.PARTLY),
+    (Estimate(-0.1, -0.3, 0.1, 9), C.NOT_REPRODUCED)])
+def test_judge_above(est, verdict):
+    assert C.judge_above(est, 0.0) == verdict
+    flipped = Estimate(-est.mean, -est.high, -est.low, est.n)
+    assert C.judge_below(flipped, 0.0) == verdict
+
+
+def test_judge_near():
+    assert C.judge_near(Estimate(0.98, 0.975, 0.985, 5), 0.98, 0.01) == C.REPRODUCED
+    assert C.judge_near(Estimate(0.985, 0.975, 0.995, 5), 0.98, 0.01) == C.PARTLY
+    assert C.judge_near(Estimate(0.95, 0.948, 0.951, 5), 0.98, 0.01) == C.NOT_REPRODUCED
+
+
+def test_claims_table_carries_json_payload():
+    c = C.make_claim("x rises", "src", Estimate(1, 0.5, 1.5, 3), C.REPRODUCED, "diff > 0", "smoke", 1)
+    bundle = C.ClaimsTable([c])._repr_mimebundle_()
+    row = bundle[C.CLAIMS_MIME][0]
+    assert set(row) >= {"claim", "source", "measured", "ci_low", "ci_high", "verdict", "profile", "seed"}
+    assert "reproduced" in bundle["text/html"]
+    with pytest.raises(ValueError, match="verdict"):
+        C.make_claim("x", "s", Estimate(1, 0, 2, 3), "probably", "r")
