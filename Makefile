@@ -1,0 +1,53 @@
+# Thin wrappers over the package's CLI (python -m overparam). Two commands do everything:
+#   make book   create .venv, install pinned packages, run every chapter (quick), build HTML
+#   make test   the same environment, then the whole test suite
+# Variables: PYTHON (interpreter for the venv), PROFILE, DEVICE (for `make book`).
+
+PYTHON  ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PROFILE ?= quick
+DEVICE  ?= auto
+
+.PHONY: env test test-notebooks book bench lab clean distclean
+
+env: $(STAMP)
+
+# Re-install only when the package definition or the pins change (idempotent).
+# torch goes first, from the constraints file: on CPU machines that takes the local
+# CPU wheel; a looser requirement would pull a multi-GB CUDA build. The kernelspec
+# "python3" is rewritten to this venv's interpreter (absolute path) for papermill and lab.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -c constraints.txt torch
+	$(BIN)/python -m pip install -c constraints.txt -e ".[book,lab,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (overparam)"
+	$(BIN)/python -c "import torch; print('torch', torch.__version__, '| CUDA build:', torch.version.cuda)"
+	touch $(STAMP)
+
+test: env
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/pytest
+
+# Only the notebooks: clean-commit checks and the smoke run of every chapter (+ book build).
+test-notebooks: env
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/pytest tests/test_notebooks_clean.py tests/notebooks
+
+# Runs what is stale at $(PROFILE), builds book/_build/html, prints the path of index.html.
+book: env
+	$(BIN)/python -m overparam book --profile $(PROFILE) --device $(DEVICE)
+
+bench: env
+	@set -e; for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f; done
+
+lab: env
+	$(BIN)/jupyter lab notebooks/
+
+# Generated files only; `make distclean` also removes the environment.
+clean:
+	rm -rf book/_build book/chapters book/status.md book/scorecard.md .pytest_cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info
