@@ -1,0 +1,183 @@
+"""The sweep engine: batched grids equal separate trainings, padding does not leak,
+the fallback triggers, NaN/inf members are named, and an interrupted grid resumes."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from overparam.results import ResultStore
+from overparam.train import (
+    CURVES, Member, TrainConfig, TrainData, _Stack, choose_mode, init_params, make_model,
+    train_ensemble, train_grid, train_model,
+)
+
+
+def _toy(n=60, d=12, n_test=40, seed=0, key="toy"):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g)
+    y = (X[:, :3].sum(1) > 0).long() + (X[:, 3] > 1).long()
+    Xt = torch.randn(n_test, d, generator=g)
+    yt = (Xt[:, :3].sum(1) > 0).long() + (Xt[:, 3] > 1).long()
+    return TrainData(X, y, Xt, yt, n_classes=3, key=key)
+
+
+def _noisy(data, seed, key):
+    g = torch.Generator().manual_seed(seed)
+    y = data.y_train.clone()
+    flip = torch.randperm(len(y), generator=g)[: len(y) // 5]
+    y[flip] = (y[flip] + 1) % data.n_classes
+    return TrainData(data.X_train, y, data.X_test, data.y_test, data.n_classes, key)
+
+
+def _close(a, b, tol=2e-5):
+    for k in CURVES:
+        np.testing.assert_allclose(a.curves[k], b.curves[k], atol=tol, rtol=0, err_msg=k)
+
+
+@pytest.mark.parametrize("optimizer,lr,batch", [("sgd", 0.05, 16), ("adam", 0.01, 0)])
+def test_batched_grid_equals_separate_trainings(optimizer, lr, batch):
+    base = _toy()
+    datas = [base, _noisy(base, 1, "n1")]  # per-member data: own label noise
+    members = [Member(w, depth=dep, seed=s, data=s % 2) for w in (2, 5, 9) for s in (0, 3)
+               for dep in (1, 2)]
+    cfg = TrainConfig(epochs=6, lr=lr, optimizer=optimizer, batch_size=batch, eval_every=2)
+    batched = train_ensemble(members, datas, cfg, mode="batched", max_pad=100, log=None)
+    assert set(batched.modes) == {"batched"}
+    for i, m in enumerate(members):
+        alone = train_model(make_model(m, 12, 3), datas[m.data], cfg, seed=m.seed)
+        for k in CURVES:
+            np.testing.assert_allclose(batched.curves[k][i], alone.curves[k][0], atol=2e-5, err_msg=k)
+    # training did something, so equality is not trivial
+    assert np.all(batched.curves["train_loss"][:, -1] < batched.curves["train_loss"][:, 0])
+
+
+def test_padded_width3_member_trains_as_true_width3_net():
+    data = _toy()
+    cfg = TrainConfig(epochs=5, lr=0.1, batch_size=20, eval_every=1)
+    small, wide = Member(3, seed=7), Member(40, seed=8)
+    stacked = train_ensemble([small, wide], data, cfg, mode="batched", max_pad=1e9, log=None)
+    alone = train_model(make_model(small, 12, 3), data, cfg, seed=7)
+    for k in CURVES:
+        np.testing.assert_allclose(stacked.curves[k][0], alone.curves[k][0], atol=1e-5, err_msg=k)
+    # the padded slots of the stack stay exactly zero under training (momentum SGD here)
+    st = _Stack([small, wide], 12, 3, "cpu")
+    opt = torch.optim.SGD(st.params, lr=0.5, momentum=0.9)
+    for _ in range(3):
+        out = st.forward(data.X_train.expand(2, -1, -1))
+        loss = torch.nn.functional.cross_entropy(out.reshape(-1, 3), data.y_train.repeat(2))
+        opt.zero_grad()
+        loss.backward()
+        st.mask_grads()
+        opt.step()
+    assert torch.all(st.params[0][0, :, 3:] == 0) and torch.all(st.params[1][0, 3:] == 0)
+    assert torch.all(st.params[2][0, 3:, :] == 0)
+    assert torch.any(st.params[0][1, :, 3:] != 0)  # the wide member's units did move
+
+
+def test_cnn_members_batched_equal_loop():
+    data = _toy(d=16)
+    members = [Member(w, depth=2, arch="cnn", seed=s) for w in (2, 5) for s in (0, 1)]
+    cfg = TrainConfig(epochs=3, lr=0.05, batch_size=20, eval_every=1)
+    batched = train_ensemble(members, data, cfg, mode="batched", max_pad=100, log=None)
+    loop = train_ensemble(members, data, cfg, mode="loop", log=None)
+    assert set(loop.modes) == {"loop"}
+    _close(batched, loop)
+
+
+def test_init_is_the_members_own_and_standalone():
+    m = Member(6, depth=2, seed=4)
+    a, b = init_params(m, 10, 3), init_params(m, 10, 3)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    c = init_params(dataclasses.replace(m, seed=5), 10, 3)
+    assert not torch.equal(a[0], c[0])
+    assert [tuple(p.shape) for p in a] == [(10, 6), (6,), (6, 6), (6,), (6, 3), (3,)]
+    assert a[0].abs().max() <= 1 / np.sqrt(10) and a[2].abs().max() <= 1 / np.sqrt(6)
+    net = make_model(m, 10, 3)
+    torch.testing.assert_close(net[0].weight, a[0].T)
+    x = torch.randn(4, 10)
+    st = _Stack([m, Member(9, depth=2, seed=1)], 10, 3, "cpu")
+    torch.testing.assert_close(st.forward(x.expand(2, -1, -1))[0], net(x))
+
+
+def test_fallback_to_loop_triggers_and_is_logged():
+    data = _toy()
+    members = [Member(w, seed=s) for w in (4, 6) for s in (0, 1)]
+    cfg = TrainConfig(epochs=2, lr=0.05, batch_size=20, eval_every=1)
+    lines = []
+    r = train_ensemble(members, data, cfg, memory_budget=1.0, log=lines.append)
+    assert r.modes == ["loop"] * 4
+    assert any("memory_budget" in s and "-> loop" in s for s in lines)
+    _close(r, train_ensemble(members, data, cfg, mode="batched", log=None))
+    # the timed probe is logged with both timings and a decision
+    lines.clear()
+    r = train_ensemble(members, data, cfg, log=lines.append)
+    assert any("probe batched" in s and "ms/step vs loop" in s for s in lines)
+    assert choose_mode(1.0, 2.0) == "batched" and choose_mode(2.0, 1.0) == "loop"
+
+
+def test_nan_member_is_named_and_does_not_touch_others():
+    good = _toy()
+    bad_X = good.X_train.clone()
+    bad_X[5, 0] = float("nan")
+    bad = TrainData(bad_X, good.y_train, good.X_test, good.y_test, 3, "bad")
+    members = [Member(4, seed=0, data=0), Member(4, seed=1, data=1, name="poisoned"), Member(5, seed=2)]
+    cfg = TrainConfig(epochs=3, lr=0.05, batch_size=20, eval_every=1)
+    lines = []
+    r = train_ensemble(members, [good, bad], cfg, mode="batched", log=lines.append)
+    assert list(r.diverged) == ["poisoned"] and r.diverged["poisoned"] == 1
+    assert any("poisoned" in s for s in lines)
+    assert np.all(np.isnan(r.curves["test_err"][1, 1:]))
+    with pytest.raises(ValueError, match="poisoned"):
+        r.check_finite()
+    clean = train_ensemble([members[0], members[2]], [good], cfg, mode="batched", log=None)
+    _close(r.select([0, 2]), clean)
+    looped = train_ensemble(members, [good, bad], cfg, mode="loop", log=None)
+    assert list(looped.diverged) == ["poisoned"]
+
+
+def test_interrupted_grid_resumes_to_the_same_results(tmp_path):
+    base = _toy()
+    datas = [base, _noisy(base, 2, "noisy2")]
+    members = [Member(w, seed=s, data=s % 2) for w in (2, 4, 8) for s in (0, 1)]
+    cfg = TrainConfig(epochs=3, lr=0.05, batch_size=20, eval_every=1)
+    full = train_grid(members, datas, cfg, store=ResultStore(tmp_path / "a"), chunk_size=2, log=None,
+                      keep_probs=True)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(done):
+        if done == 1:
+            raise Killed
+
+    store = ResultStore(tmp_path / "b")
+    with pytest.raises(Killed):
+        train_grid(members, datas, cfg, store=store, chunk_size=2, log=None, on_chunk=kill_after_first,
+                   keep_probs=True)
+    assert len(store.keys()) == 2
+    chunks = []
+    resumed = train_grid(members, datas, cfg, store=store, chunk_size=2, log=None,
+                         on_chunk=chunks.append, keep_probs=True)
+    assert chunks == [1, 2]  # two chunks left to train, not three
+    assert resumed.modes.count("stored") == 2
+    _close(resumed, full, tol=1e-6)
+    np.testing.assert_allclose(resumed.test_probs, full.test_probs, atol=1e-6)
+    chunks.clear()
+    again = train_grid(members, datas, cfg, store=store, chunk_size=2, log=None, on_chunk=chunks.append,
+                       keep_probs=True)
+    assert chunks == [] and again.modes == ["stored"] * 6
+    _close(again, full, tol=1e-6)
+
+
+def test_bad_values_raise_naming_the_parameter():
+    with pytest.raises(ValueError, match="width"):
+        Member(0)
+    with pytest.raises(ValueError, match="arch"):
+        Member(3, arch="rnn")
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="lbfgs")
+    with pytest.raises(ValueError, match="mode"):
+        train_ensemble([Member(2)], _toy(), TrainConfig(epochs=1), mode="fast")
+    with pytest.raises(ValueError, match="data=3"):
+        train_ensemble([Member(2, data=3)], _toy(), TrainConfig(epochs=1))
