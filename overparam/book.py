@@ -203,14 +203,27 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def notebook_parameters(nb_path: Path) -> dict[str, Any]:
-    """The parameters of a notebook's ``parameters`` cell (papermill's ``inspect_notebook``).
+def notebook_parameters(nb_path: Path) -> list[str]:
+    """Names assigned in a notebook's ``parameters`` cell, in order.
+
+    Read with :mod:`ast` rather than papermill's ``inspect_notebook``, whose line parser
+    skips some valid lines (e.g. a trailing comment holding ``..``).
 
     Introduced in: Chapter 1 (the book pipeline)
     """
-    import papermill
+    import ast
 
-    return dict(papermill.inspect_notebook(str(nb_path)))
+    import nbformat
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    names: list[str] = []
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            for stmt in ast.parse(cell.source).body:
+                if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                    names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
 
 
 def load_profile_table(chapter: str,
