@@ -37,6 +37,7 @@ from .claims import CLAIMS_MIME, VERDICTS
 # before anything runs. Each chapter adds its line here.
 PROFILE_TABLES: dict[str, str] = {
     "01_exploration": "overparam.exploration:PROFILES",
+    "03_double_descent": "overparam.double_descent:PROFILES",
     "02_hessian_spectra": "overparam.spectra:PROFILES",
 }
 

@@ -417,6 +417,10 @@ def training_flops(member: Member, d: int, n_classes: int, n_examples: int) -> f
 # --------------------------------------------------------------------------- one model
 
 
+def _steps_per_epoch(n: int, batch_size: int) -> int:
+    return 1 if batch_size == 0 or batch_size >= n else -(-n // batch_size)
+
+
 def _epoch_batches(n: int, batch_size: int, gen: torch.Generator | None) -> list[torch.Tensor]:
     if batch_size == 0 or batch_size >= n:
         return [torch.arange(n)]
@@ -627,47 +631,62 @@ class _BatchedRun:
                     v[i] = 0
 
 
-def _probe(members, datas, cfg, device, steps: int = 3, loop_sample: int = 3) -> tuple[float, float]:
+def _probe(members, datas, cfg, device, steps: int = 3, loop_sample: int = 3,
+           repeats: int = 3) -> tuple[float, float]:
     """Seconds per optimizer step: batched stack of all members vs the per-model loop.
 
     The loop time is measured on up to ``loop_sample`` members spread over the bucket
-    and scaled to all of them. Uses throw-away parameters; no member state is touched.
+    and scaled to all of them. Batched and loop timings are interleaved ``repeats``
+    times and the fastest of each is kept, so a burst of load on a shared machine does
+    not decide. Uses throw-away parameters; no member state is touched.
     """
-    B = cfg.batch_size if 0 < cfg.batch_size < datas[members[0].data].n_train else datas[members[0].data].n_train
+    n = datas[members[0].data].n_train
+    B = cfg.batch_size if 0 < cfg.batch_size < n else n
     run = _BatchedRun(members, datas, cfg, device, init=False)
     idx = torch.randint(0, run.n, (run.M, B), device=device)
+    picks = sorted({round(k * (len(members) - 1) / max(1, loop_sample - 1)) for k in range(loop_sample)})
+    loops = []
+    for k in picks:
+        m = members[k]
+        data = datas[m.data]
+        model = make_model(m, data.d, data.n_classes, device)
+        X = data.X_train.to(device)[idx[0]]
+        y = data.y_train.to(device)[idx[0]]
+        loops.append((model, _make_optimizer(list(model.parameters()), cfg), X, y))
 
     def sync():
         if torch.device(device).type == "cuda":
             torch.cuda.synchronize(device)
 
-    run.step(idx)
-    sync()
-    t = time.perf_counter()
-    for _ in range(steps):
-        run.step(idx)
-    sync()
-    t_batched = (time.perf_counter() - t) / steps
-    picks = sorted({round(k * (len(members) - 1) / max(1, loop_sample - 1)) for k in range(loop_sample)})
-    t_loop = 0.0
-    for k in picks:
-        m = members[k]
-        data = datas[m.data]
-        model = make_model(m, data.d, data.n_classes, device)
-        opt = _make_optimizer(list(model.parameters()), cfg)
-        X, y = data.X_train.to(device)[idx[0].to(device)], data.y_train.to(device)[idx[0]]
-        for rep in range(steps + 1):
-            if rep == 1:
-                sync()
-                t = time.perf_counter()
-            loss = F.cross_entropy(model(X), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    def time_batched():
         sync()
-        t_loop += (time.perf_counter() - t) / steps
-    t_loop *= len(members) / len(picks)
-    return t_batched, t_loop
+        t = time.perf_counter()
+        for _ in range(steps):
+            run.step(idx)
+        sync()
+        return (time.perf_counter() - t) / steps
+
+    def time_loop():
+        total = 0.0
+        for model, opt, X, y in loops:
+            sync()
+            t = time.perf_counter()
+            for _ in range(steps):
+                loss = F.cross_entropy(model(X), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            sync()
+            total += (time.perf_counter() - t) / steps
+        return total * len(members) / len(picks)
+
+    run.step(idx)  # warm-up
+    time_loop()
+    tb, tl = [], []
+    for _ in range(repeats):
+        tb.append(time_batched())
+        tl.append(time_loop())
+    return min(tb), min(tl)
 
 
 def choose_mode(t_batched: float, t_loop: float) -> str:
@@ -695,7 +714,7 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
                    cfg: TrainConfig, *, device: torch.device | str = "cpu", mode: str = "auto",
                    max_pad: float = 2.0, max_members: int = 512, memory_budget: float = 2e9,
                    keep_probs: bool = False, log: Callable[[str], None] | None = _stderr,
-                   progress_every: float = 15.0) -> EnsembleResult:
+                   progress_every: float = 15.0, probe_min_steps: int = 200) -> EnsembleResult:
     """Train every member (grid of widths x seeds x data sets) as few batched computations.
 
     Members are grouped into buckets (same architecture, depth and training-set size;
@@ -721,6 +740,8 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
     keep_probs : return the final softmax test outputs, shape (M, n_test, C)
     log : where decision/progress lines go (stderr by default; None for silence)
     progress_every : seconds between progress lines within a bucket
+    probe_min_steps : a bucket trained for fewer optimizer steps than this skips the probe
+        and is batched (the probe would cost more than it could save)
 
     Returns
     -------
@@ -767,6 +788,9 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
             choice = "loop"
             note(f"engine: {desc}: estimated {_stack_bytes(bm, datas, cfg) / 1e9:.2f} GB "
                  f"> memory_budget {memory_budget / 1e9:.2f} GB -> loop")
+        elif cfg.epochs * _steps_per_epoch(datas[bm[0].data].n_train, cfg.batch_size) < probe_min_steps:
+            choice = "batched"
+            note(f"engine: {desc}: short run (< {probe_min_steps} steps), batched without a probe")
         else:
             tb, tl = _probe(bm, datas, cfg, device)
             choice = choose_mode(tb, tl)

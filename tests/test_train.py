@@ -111,7 +111,7 @@ def test_fallback_to_loop_triggers_and_is_logged():
     _close(r, train_ensemble(members, data, cfg, mode="batched", log=None))
     # the timed probe is logged with both timings and a decision
     lines.clear()
-    r = train_ensemble(members, data, cfg, log=lines.append)
+    r = train_ensemble(members, data, cfg, log=lines.append, probe_min_steps=0)
     assert any("probe batched" in s and "ms/step vs loop" in s for s in lines)
     assert choose_mode(1.0, 2.0) == "batched" and choose_mode(2.0, 1.0) == "loop"
 
