@@ -177,6 +177,9 @@ class EnsembleResult:
     modes : list of str – "batched" or "loop", per member
     log : list of str – the engine's decisions (buckets, probe timings)
     seconds : float – wall time of the training
+    params : list (one per member) of lists of CPU tensors at their true shapes, in the
+        :func:`init_params` layout, or None (``keep_params=False``); zeros for a member
+        that diverged in a batched bucket
 
     Introduced in: Chapter 3
     """
@@ -189,6 +192,7 @@ class EnsembleResult:
     modes: list = field(default_factory=list)
     log: list = field(default_factory=list)
     seconds: float = 0.0
+    params: list | None = None
 
     def final(self, curve: str) -> np.ndarray:
         """Last recorded value of ``curve`` per member, shape (M,)."""
@@ -202,7 +206,8 @@ class EnsembleResult:
             [self.members[i] for i in idx], self.epochs, {k: v[idx] for k, v in self.curves.items()},
             None if self.test_probs is None else self.test_probs[idx],
             {k: v for k, v in self.diverged.items() if k in names},
-            [self.modes[i] for i in idx] if self.modes else [], list(self.log), self.seconds)
+            [self.modes[i] for i in idx] if self.modes else [], list(self.log), self.seconds,
+            None if self.params is None else [self.params[i] for i in idx])
 
     def check_finite(self) -> None:
         """Raise ValueError naming every diverged member (call before plotting)."""
@@ -324,6 +329,32 @@ def make_model(member: Member, d: int, n_classes: int = 10,
             model.out.weight.copy_(params[-2].T)
             model.out.bias.copy_(params[-1])
     return model.to(device)
+
+
+def model_params(model: nn.Module, member: Member) -> list[torch.Tensor]:
+    """Parameters of a :func:`make_model` network in the :func:`init_params` layout.
+
+    Parameters
+    ----------
+    model : nn.Module built by :func:`make_model` for ``member``
+    member : Member
+
+    Returns
+    -------
+    list of Tensor (CPU, detached copies): MLP ``[W (d, w), b (w), ..., W (w, C), b (C)]``;
+    CNN ``[K (w, c_in, 5), b (w), ..., W (w * L, C), b (C)]``
+
+    Introduced in: Chapter 4
+    """
+    out = []
+    if member.arch == "mlp":
+        for lin in (m for m in model if isinstance(m, nn.Linear)):
+            out += [lin.weight.detach().T.contiguous().cpu(), lin.bias.detach().cpu().clone()]
+    else:
+        for conv in model.convs:
+            out += [conv.weight.detach().cpu().clone(), conv.bias.detach().cpu().clone()]
+        out += [model.out.weight.detach().T.contiguous().cpu(), model.out.bias.detach().cpu().clone()]
+    return out
 
 
 def _pad_to(t: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
@@ -714,7 +745,8 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
                    cfg: TrainConfig, *, device: torch.device | str = "cpu", mode: str = "auto",
                    max_pad: float = 2.0, max_members: int = 512, memory_budget: float = 2e9,
                    keep_probs: bool = False, log: Callable[[str], None] | None = _stderr,
-                   progress_every: float = 15.0, probe_min_steps: int = 200) -> EnsembleResult:
+                   progress_every: float = 15.0, probe_min_steps: int = 200,
+                   keep_params: bool = False) -> EnsembleResult:
     """Train every member (grid of widths x seeds x data sets) as few batched computations.
 
     Members are grouped into buckets (same architecture, depth and training-set size;
@@ -742,6 +774,7 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
     progress_every : seconds between progress lines within a bucket
     probe_min_steps : a bucket trained for fewer optimizer steps than this skips the probe
         and is batched (the probe would cost more than it could save)
+    keep_params : return each member's trained parameters (``EnsembleResult.params``)
 
     Returns
     -------
@@ -767,6 +800,7 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
     modes = [""] * M
     diverged: dict[str, int] = {}
     lines: list[str] = []
+    params_out = [None] * M if keep_params else None
 
     def note(s: str):
         lines.append(s)
@@ -804,8 +838,11 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
             for i in idx:
                 m = members[i]
                 data = datas[m.data]
-                r = train_model(make_model(m, data.d, data.n_classes, device), data, cfg,
+                model = make_model(m, data.d, data.n_classes, device)
+                r = train_model(model, data, cfg,
                                 seed=m.seed, device=device, label=m.label(), keep_probs=keep_probs)
+                if keep_params:
+                    params_out[i] = model_params(model, m)
                 for k in CURVES:
                     curves[k][i] = r.curves[k][0]
                 if keep_probs and r.test_probs is not None:
@@ -846,8 +883,12 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
         if keep_probs:
             for j in np.flatnonzero(~alive):
                 probs[idx[j]] = np.nan
+        if keep_params:
+            for j, i in enumerate(idx):
+                params_out[i] = [t.cpu() for t in run.stack.member_params(j, bm[j])]
     seconds = time.perf_counter() - t_start
-    return EnsembleResult(members, np.array(evals), curves, probs, diverged, modes, lines, seconds)
+    return EnsembleResult(members, np.array(evals), curves, probs, diverged, modes, lines, seconds,
+                          params_out)
 
 
 # --------------------------------------------------------------------------- grids with a store
