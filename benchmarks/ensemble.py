@@ -1,0 +1,104 @@
+"""Speed of the batched sweep engine against a per-model loop, in one run on one machine.
+
+For MLPs 40-h-10 with h = 8, 64, 256, 512 it trains the same grid of members (different
+seeds and label-noise draws) on MNIST-1D three ways through ``overparam.train``:
+``mode="loop"`` (one model at a time), ``mode="batched"`` (one stacked computation) and
+``mode="auto"`` (what the engine chooses, with its fallback). It prints the speed-ups over
+the loop and the achieved training GFLOP/s as a share of this machine's own fp32 matmul
+rate, measured in the same run.
+
+Goals (issue 4): >= 10x at h = 8, >= 4x at h = 64, auto never below 1x; >= 40 % of the
+matmul rate at h >= 256.
+
+    python benchmarks/ensemble.py [--members 32] [--epochs 4] [--device auto]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import time
+
+import torch
+
+from overparam import config, data
+from overparam.train import Member, TrainConfig, TrainData, train_ensemble, training_flops
+
+
+def matmul_rate(device: torch.device, size: int = 1024, seconds: float = 1.0) -> float:
+    """This machine's fp32 GEMM rate in GFLOP/s (square matmuls of ``size``)."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        n += 1
+    sync(device)
+    return 2 * size ** 3 * n / (time.perf_counter() - t0) / 1e9
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--members", type=int, default=32, help="models per grid (seeds x noise draws)")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--n-train", type=int, default=2000)
+    ap.add_argument("--widths", type=str, default="8,64,256,512")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    device = config.resolve_device(args.device)
+    print(f"torch {torch.__version__}, device {device}"
+          + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else
+             f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"))
+    ds = data.load_mnist1d()
+    X = torch.tensor(ds["x"][: args.n_train], device=device)
+    y = torch.tensor(ds["y"][: args.n_train], device=device)
+    Xt, yt = torch.tensor(ds["x_test"], device=device), torch.tensor(ds["y_test"], device=device)
+    datas = [TrainData(X, data.add_label_noise(y, 0.1, 10, seed=s)[0], Xt, yt, 10, f"b{s}")
+             for s in range(4)]
+    cfg = TrainConfig(epochs=args.epochs, optimizer="sgd", lr=0.01, batch_size=100,
+                      eval_every=args.epochs)
+    # warm-up: first calls pay one-time costs (allocator, kernels) that are not the engine's
+    for mode in ("loop", "batched"):
+        train_ensemble([Member(8, seed=s) for s in range(2)], datas, dataclasses.replace(cfg, epochs=1),
+                       device=device, mode=mode, log=None)
+    peak = matmul_rate(device)
+    print(f"matmul rate (fp32 {1024}^3 GEMM): {peak:.1f} GFLOP/s")
+    print(f"grid: {args.members} members per width, n_train={args.n_train}, batch 100, "
+          f"{args.epochs} epochs, SGD+momentum\n")
+    print(f"{'h':>5} {'loop s':>8} {'batched s':>10} {'auto s':>8} {'batched x':>10} "
+          f"{'auto x':>7} {'auto mode':>10} {'GFLOP/s':>8} {'% GEMM':>7}")
+    for h in [int(w) for w in args.widths.split(",")]:
+        members = [Member(h, seed=s, data=s % len(datas)) for s in range(args.members)]
+        flops = sum(training_flops(m, 40, 10, args.n_train * args.epochs) for m in members)
+        times = {}
+        modes = {}
+        for mode in ("loop", "batched", "auto"):
+            sync(device)
+            t0 = time.perf_counter()
+            r = train_ensemble(members, datas, cfg, device=device, mode=mode, log=None,
+                               probe_min_steps=0)
+            sync(device)
+            times[mode] = time.perf_counter() - t0
+            modes[mode] = sorted(set(r.modes))
+        best = min(times["batched"], times["auto"])
+        gflops = flops / best / 1e9
+        print(f"{h:>5} {times['loop']:>8.2f} {times['batched']:>10.2f} {times['auto']:>8.2f} "
+              f"{times['loop'] / times['batched']:>9.1f}x {times['loop'] / times['auto']:>6.1f}x "
+              f"{'+'.join(modes['auto']):>10} {gflops:>8.1f} {100 * gflops / peak:>6.0f}%")
+    print("\nx = loop time / time; GFLOP/s = training FLOPs (3 x forward) / best of batched, auto."
+          "\nauto includes its timed probe. Timings are wall-clock on this machine, with whatever"
+          " else it is running.")
+
+
+if __name__ == "__main__":
+    main()
