@@ -146,6 +146,38 @@ class RandomFeaturesResult:
     n_train: int
 
 
+def ridge_fit(Phi: torch.Tensor, y: torch.Tensor, lambdas: Sequence[float]) -> list[torch.Tensor]:
+    """Ridge solutions of ``|Phi b - y|^2 / n + lam |b|^2`` for every lam, from one SVD.
+
+    ``lam = 0`` gives the minimum-norm least-squares solution ``pinv(Phi) @ y`` (singular
+    values below the usual rank cutoff are treated as zero).
+
+    Parameters
+    ----------
+    Phi : Tensor (n, N)
+    y : Tensor (n,)
+    lambdas : sequence of float >= 0
+
+    Returns
+    -------
+    list of Tensor (N,), one per lambda
+
+    Introduced in: Chapter 3
+    """
+    n = Phi.shape[0]
+    U, S, Vh = torch.linalg.svd(Phi, full_matrices=False)
+    Uty = U.T @ y
+    cutoff = S.max() * max(Phi.shape) * torch.finfo(S.dtype).eps
+    out = []
+    for lm in lambdas:
+        if lm == 0:
+            inv = torch.where(S > cutoff, 1 / S, torch.zeros_like(S))
+        else:
+            inv = S / (S ** 2 + n * lm)
+        out.append(Vh.T @ (inv * Uty))
+    return out
+
+
 def random_features_sweep(n_train: int = 100, d: int = 20, *, n_ratios: int = 40,
                           lambdas: Sequence[float] = (0.0, 1e-2), n_seeds: int = 5,
                           noise_std: float = 0.5, n_test: int = 1000, seed: int = 0) -> RandomFeaturesResult:
@@ -187,15 +219,7 @@ def random_features_sweep(n_train: int = 100, d: int = 20, *, n_ratios: int = 40
         F_all, Ft_all = torch.relu(X @ V.T), torch.relu(Xt @ V.T)
         for r, N in enumerate(Ns):
             Phi, Phit = F_all[:, :N] / math.sqrt(N), Ft_all[:, :N] / math.sqrt(N)
-            U, S, Vh = torch.linalg.svd(Phi, full_matrices=False)
-            Uty = U.T @ y
-            cutoff = S.max() * max(Phi.shape) * torch.finfo(S.dtype).eps
-            for li, lm in enumerate(lam):
-                if lm == 0:
-                    inv = torch.where(S > cutoff, 1 / S, torch.zeros_like(S))
-                else:
-                    inv = S / (S ** 2 + n_train * lm)
-                b = Vh.T @ (inv * Uty)
+            for li, b in enumerate(ridge_fit(Phi, y, lam)):
                 test[li, s, r] = torch.mean((Phit @ b - ft) ** 2).item()
                 train[li, s, r] = torch.mean((Phi @ b - y) ** 2).item()
                 norm[li, s, r] = b.norm().item()
