@@ -546,30 +546,43 @@ def train_model(model: nn.Module, data: TrainData, cfg: TrainConfig, *, seed: in
 # --------------------------------------------------------------------------- the engine
 
 
-def _bucket(members: Sequence[Member], datas: Sequence[TrainData], max_pad: float,
+def _bucket(members: Sequence[Member], datas: Sequence[TrainData], overhead: float,
             max_members: int) -> list[list[int]]:
-    """Group member indices that can share a stack (same arch, depth, n_train), similar cost.
+    """Group member indices into stacks (same arch, depth, n_train) of least modelled cost.
 
-    Within a group sorted by cost, a new bucket starts when a member's cost (FLOPs per
-    example plus a fixed per-kernel overhead) exceeds ``max_pad`` times the cost of the
-    bucket's first member, so padding wastes at most a factor ``max_pad``.
+    A stack costs per step ``overhead + (members) x (cost of its widest member)``, with
+    cost = forward FLOPs per example and ``overhead`` the fixed per-step cost of one stack
+    (kernel launches, optimizer, gathers) in the same units. Within a group, members are
+    sorted by cost and cut into contiguous buckets by dynamic programming over the
+    distinct cost levels, so narrow members share a stack while wide ones are not padded
+    to a much wider neighbour. Buckets hold at most ``max_members`` members.
     """
     groups: dict[tuple, list[int]] = {}
     for i, m in enumerate(members):
         groups.setdefault((m.arch, m.depth, datas[m.data].n_train), []).append(i)
-    overhead = 2.0e4  # FLOPs-equivalent of per-step overheads: small widths share a bucket
     buckets = []
     for key in sorted(groups):
         d, C = datas[members[groups[key][0]].data].d, datas[members[groups[key][0]].data].n_classes
-        cost = {i: _flops_per_example(members[i], d, C) + overhead for i in groups[key]}
-        order = sorted(groups[key], key=lambda i: (cost[i], i))
-        current: list[int] = []
-        for i in order:
-            if current and (cost[i] > max_pad * cost[current[0]] or len(current) >= max_members):
-                buckets.append(current)
-                current = []
-            current.append(i)
-        buckets.append(current)
+        cost = {i: _flops_per_example(members[i], d, C) for i in groups[key]}
+        levels = sorted(set(cost.values()))
+        count = [sum(1 for i in groups[key] if cost[i] == c) for c in levels]
+        # best[b] = least cost of levels[:b]; cut[b] = start of the last bucket
+        best, cut = [0.0] + [math.inf] * len(levels), [0] * (len(levels) + 1)
+        for b in range(1, len(levels) + 1):
+            total = 0
+            for a in range(b - 1, -1, -1):
+                total += count[a]
+                c = best[a] + math.ceil(total / max_members) * overhead + total * levels[b - 1]
+                if c < best[b]:
+                    best[b], cut[b] = c, a
+        spans, b = [], len(levels)
+        while b > 0:
+            spans.append((cut[b], b))
+            b = cut[b]
+        for a, b in reversed(spans):
+            inside = {levels[j] for j in range(a, b)}
+            idx = sorted((i for i in groups[key] if cost[i] in inside), key=lambda i: (cost[i], i))
+            buckets += [idx[s:s + max_members] for s in range(0, len(idx), max_members)]
     return buckets
 
 
@@ -743,14 +756,15 @@ def _stack_bytes(members, datas, cfg) -> float:
 
 def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainData],
                    cfg: TrainConfig, *, device: torch.device | str = "cpu", mode: str = "auto",
-                   max_pad: float = 2.0, max_members: int = 512, memory_budget: float = 2e9,
+                   bucket_overhead: float | None = None, max_members: int = 512,
+                   memory_budget: float | None = None,
                    keep_probs: bool = False, log: Callable[[str], None] | None = _stderr,
                    progress_every: float = 15.0, probe_min_steps: int = 200,
                    keep_params: bool = False) -> EnsembleResult:
     """Train every member (grid of widths x seeds x data sets) as few batched computations.
 
     Members are grouped into buckets (same architecture, depth and training-set size;
-    similar cost, see ``max_pad``). Each bucket is trained as one stack of zero-padded,
+    similar cost, see ``bucket_overhead``). Each bucket is trained as one stack of zero-padded,
     masked members, or by a per-model loop when that is faster: with ``mode="auto"`` a
     bucket of one member, or one whose estimated memory exceeds ``memory_budget`` bytes,
     takes the loop; otherwise a timed probe of a few steps decides (:func:`choose_mode`).
@@ -765,10 +779,12 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
     cfg : TrainConfig
     device : device to train on
     mode : "auto" | "batched" | "loop"
-    max_pad : a bucket's most expensive member costs at most this factor more than its
-        cheapest (cost = FLOPs per example + a fixed overhead)
+    bucket_overhead : fixed per-step cost of one stack, in forward FLOPs per example (see
+        ``_bucket``); None: 3e4 on the CPU (about one member of width 300), 1e6 on CUDA,
+        where launches dominate. A huge value puts every compatible member in one stack.
     max_members : most members per bucket
-    memory_budget : bytes a batched bucket may use (estimate) before falling back to the loop
+    memory_budget : bytes a batched bucket may use (estimate) before falling back to the
+        loop; None: half the free GPU memory on CUDA, 4 GB on the CPU
     keep_probs : return the final softmax test outputs, shape (M, n_test, C)
     log : where decision/progress lines go (stderr by default; None for silence)
     progress_every : seconds between progress lines within a bucket
@@ -791,6 +807,8 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
         if m.data >= len(datas):
             raise ValueError(f"member {m.label()} has data={m.data} but only {len(datas)} data sets")
     device = torch.device(device)
+    if memory_budget is None:
+        memory_budget = (0.5 * torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 4e9)
     say = log or (lambda s: None)
     evals = _eval_epochs(cfg)
     M = len(members)
@@ -807,7 +825,10 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
         say(s)
 
     t_start = time.perf_counter()
-    buckets = _bucket(members, datas, max_pad, max_members) if mode != "loop" else [[i] for i in range(M)]
+    if bucket_overhead is None:
+        bucket_overhead = 1e6 if device.type == "cuda" else 3e4
+    buckets = (_bucket(members, datas, bucket_overhead, max_members) if mode != "loop"
+               else [[i] for i in range(M)])
     if mode == "loop":
         note(f"engine: mode=loop for all {M} members")
     for b, idx in enumerate(buckets):
@@ -910,9 +931,9 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
     """Train a grid of members, saving each one's result as its chunk finishes; resume.
 
     Members already in ``store`` are loaded, not retrained. The others are trained in
-    chunks of at most ``chunk_size`` members (cheapest first, so early chunks finish
-    fast); after each chunk every member is saved under :func:`member_key` and a
-    progress line ``points k/N, elapsed s, eta s`` is logged.
+    chunks: the engine's buckets (see :func:`train_ensemble`), cheapest first, each split
+    to at most ``chunk_size`` members; after each chunk every member is saved under
+    :func:`member_key` and a progress line ``points k/N, elapsed s, eta s`` is logged.
 
     Parameters
     ----------
@@ -921,7 +942,7 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
     chunk_size : members per chunk (the unit of resumption)
     on_chunk : called with the number of chunks done after each one (tests use it to
         simulate an interruption)
-    **engine : further keyword arguments for :func:`train_ensemble` (mode, max_pad, ...)
+    **engine : further keyword arguments for :func:`train_ensemble` (mode, bucket_overhead, ...)
 
     Returns
     -------
@@ -956,8 +977,13 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
     if store is not None:
         say(f"grid: {M - len(todo)}/{M} points loaded from {store.root}, {len(todo)} to train")
     d0 = datas[0]
-    todo.sort(key=lambda i: (_flops_per_example(members[i], datas[members[i].data].d, d0.n_classes), i))
-    chunks = [todo[s:s + chunk_size] for s in range(0, len(todo), chunk_size)]
+    # chunks = the engine's own buckets (cheapest first), split to at most chunk_size
+    dev = torch.device(device)
+    overhead = engine.get("bucket_overhead") or (1e6 if dev.type == "cuda" else 3e4)
+    sub = [members[i] for i in todo]
+    buckets = _bucket(sub, datas, overhead, engine.get("max_members", 512)) if todo else []
+    chunks = [[todo[j] for j in b[s:s + chunk_size]] for b in buckets for s in range(0, len(b), chunk_size)]
+    chunks.sort(key=lambda ch: (max(_flops_per_example(members[i], d0.d, d0.n_classes) for i in ch), ch[0]))
     t0 = time.perf_counter()
     done_flops, total_flops = 0.0, sum(_flops_per_example(members[i], d0.d, d0.n_classes) + 2e4 for i in todo)
     for c, chunk in enumerate(chunks):

@@ -42,7 +42,7 @@ def test_batched_grid_equals_separate_trainings(optimizer, lr, batch):
     members = [Member(w, depth=dep, seed=s, data=s % 2) for w in (2, 5, 9) for s in (0, 3)
                for dep in (1, 2)]
     cfg = TrainConfig(epochs=6, lr=lr, optimizer=optimizer, batch_size=batch, eval_every=2)
-    batched = train_ensemble(members, datas, cfg, mode="batched", max_pad=100, log=None)
+    batched = train_ensemble(members, datas, cfg, mode="batched", bucket_overhead=1e12, log=None)
     assert set(batched.modes) == {"batched"}
     for i, m in enumerate(members):
         alone = train_model(make_model(m, 12, 3), datas[m.data], cfg, seed=m.seed)
@@ -56,7 +56,7 @@ def test_padded_width3_member_trains_as_true_width3_net():
     data = _toy()
     cfg = TrainConfig(epochs=5, lr=0.1, batch_size=20, eval_every=1)
     small, wide = Member(3, seed=7), Member(40, seed=8)
-    stacked = train_ensemble([small, wide], data, cfg, mode="batched", max_pad=1e9, log=None)
+    stacked = train_ensemble([small, wide], data, cfg, mode="batched", bucket_overhead=1e12, log=None)
     alone = train_model(make_model(small, 12, 3), data, cfg, seed=7)
     for k in CURVES:
         np.testing.assert_allclose(stacked.curves[k][0], alone.curves[k][0], atol=1e-5, err_msg=k)
@@ -79,7 +79,7 @@ def test_cnn_members_batched_equal_loop():
     data = _toy(d=16)
     members = [Member(w, depth=2, arch="cnn", seed=s) for w in (2, 5) for s in (0, 1)]
     cfg = TrainConfig(epochs=3, lr=0.05, batch_size=20, eval_every=1)
-    batched = train_ensemble(members, data, cfg, mode="batched", max_pad=100, log=None)
+    batched = train_ensemble(members, data, cfg, mode="batched", bucket_overhead=1e12, log=None)
     loop = train_ensemble(members, data, cfg, mode="loop", log=None)
     assert set(loop.modes) == {"loop"}
     _close(batched, loop)
