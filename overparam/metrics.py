@@ -145,15 +145,43 @@ def pca_metrics(pre) -> PCAMetrics:
     """
     a = pre.detach().cpu().double().numpy() if torch.is_tensor(pre) else np.asarray(pre, float)
     a = a - a.mean(axis=0)
-    # Gram matrix route: r = min(n, w) eigenpairs; cheap when w >> n or n >> w
     _, s, vt = np.linalg.svd(a, full_matrices=False)
-    ev = s**2
+    return _pca_from_coordinates(a @ vt.T, s**2)
+
+
+def pca_metrics_linear(X, W, b=None) -> PCAMetrics:
+    """:func:`pca_metrics` of the pre-activations ``X @ W + b`` without forming them densely.
+
+    The centred pre-activations ``Xc @ W`` have rank <= d; with ``Xc = U S V^T`` their
+    PCA is that of the small (d, w) matrix ``S V^T W``, so a wide layer costs little
+    more than a narrow one. Same result as ``pca_metrics(X @ W + b)`` (the bias drops out
+    on centring) except that only the first min(n, d, w) components are returned (the
+    others are zero).
+
+    Parameters
+    ----------
+    X : array or Tensor (n, d)
+    W : array or Tensor (d, w)
+    b : ignored (kept for symmetry with the layer)
+
+    Introduced in: Chapter 4
+    """
+    def arr(t):
+        return t.detach().cpu().double().numpy() if torch.is_tensor(t) else np.asarray(t, float)
+    Xc = arr(X)
+    Xc = Xc - Xc.mean(axis=0)
+    U, S, Vt = np.linalg.svd(Xc, full_matrices=False)
+    B = (S[:, None] * Vt) @ arr(W)  # (r_x, w)
+    P, sig, _ = np.linalg.svd(B, full_matrices=False)
+    return _pca_from_coordinates(U @ (P * sig), sig**2)
+
+
+def _pca_from_coordinates(proj: np.ndarray, ev: np.ndarray) -> PCAMetrics:
+    """proj: (n, r) coordinates of centred examples on the components (descending)."""
     explained = ev / ev.sum() if ev.sum() > 0 else np.zeros_like(ev)
-    proj = a @ vt.T  # (n, r) coordinates on the components, descending
-    # residual after k components: sqrt(sum_{j>k} proj_j^2) per example
-    tail = np.cumsum((proj**2)[:, ::-1], axis=1)[:, ::-1]  # tail[:, k] = sum_{j>=k}
-    total = (a**2).sum(axis=1)
-    resid_sq = np.concatenate([total[:, None], tail[:, 1:], np.zeros((len(a), 1))], axis=1)
+    sq = proj**2
+    tail = np.cumsum(sq[:, ::-1], axis=1)[:, ::-1]  # tail[:, k] = sum_{j>=k}
+    resid_sq = np.concatenate([tail, np.zeros((len(proj), 1))], axis=1)
     recon = np.sqrt(np.clip(resid_sq, 0, None)).mean(axis=0)
     return PCAMetrics(explained, recon)
 

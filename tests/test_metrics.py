@@ -6,6 +6,7 @@ import torch
 
 from overparam.metrics import (
     dead_unit_sweep, dead_units, fit_exp_normal, fit_two_gammas, hidden_layer, pca_metrics,
+    pca_metrics_linear,
     total_variance, unit_variance, variance_normality,
 )
 
@@ -82,3 +83,13 @@ def test_shapiro_separates_normal_from_exponential():
     assert normal > 0.98 > 0.9 > skewed
     with pytest.raises(ValueError, match="at least 3"):
         variance_normality([1.0, 2.0])
+
+
+def test_pca_of_linear_layer_equals_dense_pca():
+    rng = np.random.default_rng(4)
+    X, W, b = rng.normal(size=(120, 6)), rng.normal(size=(6, 30)), rng.normal(size=30)
+    dense, fast = pca_metrics(X @ W + b), pca_metrics_linear(torch.tensor(X), torch.tensor(W))
+    r = len(fast.explained)
+    assert r == 6 and np.allclose(dense.explained[r:], 0, atol=1e-12)
+    np.testing.assert_allclose(fast.explained, dense.explained[:r], atol=1e-10)
+    np.testing.assert_allclose(fast.recon_error, dense.recon_error[: r + 1], atol=1e-8)
