@@ -66,11 +66,11 @@ class SpectraConfig:
     sb_steps: int = 300          # section 8: small-batch steps after the large-batch run
     dataset: str = "mnist1d"     # section 7: "mnist1d" (4000 train) or "digits" (sklearn)
     small_width: int = 32        # section 7: small net (2 hidden layers)
-    large_width: int = 256       # section 7: large net, ~8x the parameters of the small one
+    large_width: int = 128       # section 7: large net, ~8x the parameters of the small one
     epochs: int = 30             # section 7: SGD epochs
     sgd_batch: int = 32          # section 7: SGD batch size
-    gd_epochs: int = 300         # section 7: full-batch GD steps (one per epoch)
-    gd_lr: float = 0.1           # section 7: GD step (SGD uses lr7)
+    gd_epochs: int = 200         # section 7: full-batch GD steps (one per epoch)
+    gd_lr: float = 0.3           # section 7: GD step, larger than SGD's: no gradient noise
     lr7: float = 0.05            # section 7: SGD step
     n_seeds7: int = 3            # section 7: seeds per cell of the 2x2 table
 
@@ -371,7 +371,7 @@ def gauss_newton_split(cfg: SpectraConfig, *, seed: int = 0, device="cpu",
         curv = tr.curvature(i)
         pos = hessian.top_eigenvalues(curv, 1, "R", tol=1e-4)[0]
         neg = -hessian.top_eigenpairs(lambda v: -curv.residual_vp(v), curv.n_params, 1,
-                                      tol=1e-4, dtype=curv.theta.dtype,
+                                      tol=1e-4, dtype=torch.float64,
                                       device=curv.theta.device).values[0]
         tR.append(max(abs(pos), abs(neg)))
     rank = None
@@ -471,6 +471,8 @@ class SgdGdResult:
     n_test: int
     dataset: str
     seconds: float
+    sgd_steps: int = 0       # parameter updates of SGD (epochs x batches per epoch)
+    gd_steps: int = 0        # parameter updates of GD (one per epoch)
 
 
 TALK_MISCLASSIFICATIONS = {("small", "SGD"): 256, ("small", "GD"): 299,
@@ -522,7 +524,9 @@ def sgd_vs_gd(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> SgdGdResult
             res = T.train_ensemble(members, td, tc, device=device, log=_log)
             errors[(size, method)] = np.round(res.final("test_err") * len(yt))
             _log(f"section 7: {size}-{method} done")
-    return SgdGdResult(errors, n_params, len(yt), cfg.dataset, time.perf_counter() - t0)
+    sgd_steps = cfg.epochs * -(-len(y) // cfg.sgd_batch)
+    return SgdGdResult(errors, n_params, len(yt), cfg.dataset, time.perf_counter() - t0,
+                       sgd_steps, cfg.gd_epochs)
 
 
 # ---------------------------------------------------------------------------- figures
