@@ -643,6 +643,8 @@ class ImpResult:
     params0 : list of (M, ...) initial parameters; rewind_params: values at ``rewind_step``
     dense_final : list of (M, ...) dense network after training (round 0)
     curves : list (R + 1) of ndarray (M, T) test error curves; steps: ndarray (T,)
+    snapshots : dict iteration -> list of (M, ...) values of the dense run
+    final_params : list (R + 1) of trained parameters of each round
 
     Introduced in: Chapter 7
     """
@@ -659,11 +661,14 @@ class ImpResult:
     curves: list
     steps: np.ndarray
     seconds: float = 0.0
+    snapshots: dict = field(default_factory=dict)
+    final_params: list = field(default_factory=list)
 
 
 def imp(net: Net, seeds: Sequence[int], data: SplitData, cfg: StepConfig, *, rate: float = 0.2,
-        rounds: int = 5, rewind_step: int = 0, scope: str = "layer",
+        rounds: int = 5, rewind_step: int | Sequence[int] = 0, scope: str = "layer",
         criterion: str | Sequence[str] = "large_final", output_factor: float = 0.5,
+        snapshot_steps: Sequence[int] = (),
         log: Callable[[str], None] | None = _stderr) -> ImpResult:
     """Iterative magnitude pruning (Frankle & Carbin 2019) of one network per seed, batched.
 
@@ -679,10 +684,12 @@ def imp(net: Net, seeds: Sequence[int], data: SplitData, cfg: StepConfig, *, rat
     seeds : (M,) init seeds (also the batch-order seeds)
     rate : fraction pruned per round, 0 < rate < 1
     rounds : number of prune-rewind-retrain rounds
-    rewind_step : iteration j whose values the survivors are reset to
+    rewind_step : iteration j whose values the survivors are reset to (one, or one per member)
     scope : "layer" or "global"
     criterion : a name of :data:`CRITERIA` or one per member (Zhou et al.'s comparison
         runs every criterion in one stack)
+    snapshot_steps : further iterations of the dense run to keep (``ImpResult.snapshots``),
+        e.g. the rewind points of an instability scan
 
     Returns
     -------
@@ -692,12 +699,18 @@ def imp(net: Net, seeds: Sequence[int], data: SplitData, cfg: StepConfig, *, rat
     """
     check_rate(rate)
     check_positive("rounds", rounds, integer=True, allow_zero=True)
-    check_positive("rewind_step", rewind_step, integer=True, allow_zero=True)
     check_choice("scope", scope, SCOPES)
-    if rewind_step > cfg.steps:
-        raise ValueError(f"rewind_step={rewind_step} is not allowed; expected <= steps={cfg.steps}")
     M = len(seeds)
+    rws = [rewind_step] * M if isinstance(rewind_step, (int, np.integer)) else list(rewind_step)
+    if len(rws) != M:
+        raise ValueError(f"rewind_step has {len(rws)} entries for {M} members")
+    for j in rws:
+        check_positive("rewind_step", j, integer=True, allow_zero=True)
+        if j > cfg.steps:
+            raise ValueError(f"rewind_step={j} is not allowed; expected <= steps={cfg.steps}")
     crits = [criterion] * M if isinstance(criterion, str) else list(criterion)
+    if len(crits) != M:
+        raise ValueError(f"criterion has {len(crits)} entries for {M} members")
     for c in crits:
         check_choice("criterion", c, CRITERIA)
     t0 = time.perf_counter()
@@ -705,9 +718,9 @@ def imp(net: Net, seeds: Sequence[int], data: SplitData, cfg: StepConfig, *, rat
     gen = torch.Generator().manual_seed(int(seeds[0]) + 77)
     p0 = init_stack(net, seeds, device)
     masks = [m.cpu() for m in ones_masks(p0)]
-    run = train_stack(net, p0, None, data, cfg, order_seeds=seeds, snapshot_steps=(rewind_step,),
-                      log=log, label="imp round 0")
-    rew = run.snapshots[rewind_step]
+    run = train_stack(net, p0, None, data, cfg, order_seeds=seeds,
+                      snapshot_steps=sorted(set(rws) | set(snapshot_steps)), log=log, label="imp round 0")
+    rew = [torch.stack([run.snapshots[j][t][i] for i, j in enumerate(rws)]) for t in range(len(p0))]
     dense_final = run.params
     runs, all_masks = [run], [masks]
     last = run
@@ -725,7 +738,8 @@ def imp(net: Net, seeds: Sequence[int], data: SplitData, cfg: StepConfig, *, rat
                      np.stack([rr.test_acc for rr in runs]), np.stack([1 - rr.train_err for rr in runs]),
                      np.stack([1 - rr.test_err_early for rr in runs]), np.stack([rr.early_step for rr in runs]),
                      all_masks, [p.cpu() for p in p0], [p.cpu() for p in rew], dense_final,
-                     [rr.test_err for rr in runs], runs[0].steps, time.perf_counter() - t0)
+                     [rr.test_err for rr in runs], runs[0].steps, time.perf_counter() - t0,
+                     {k: v for k, v in run.snapshots.items()}, [rr.params for rr in runs])
 
 
 def stack_rounds(masks_per_round: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
