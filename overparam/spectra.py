@@ -16,6 +16,7 @@ Introduced in: Chapter 2
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -111,8 +112,31 @@ PROFILES = {
 
 
 # ---------------------------------------------------------------------------- helpers
+# CPU threads used inside the sections. The products here are small (M ~ 10^3), so a second
+# thread gains little even on an idle machine, while on a shared, loaded 2-core machine
+# OpenMP threads of several processes contend and a section ran 20x slower with 2 threads
+# than with 1 (measured for this chapter). The caller's setting is restored afterwards.
+CPU_THREADS = 1
+
+
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def _threads(fn):
+    """Run a section on ``CPU_THREADS`` threads when its device is the CPU."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        dev = torch.device(kwargs.get("device", "cpu"))
+        if dev.type != "cpu":
+            return fn(*args, **kwargs)
+        old = torch.get_num_threads()
+        torch.set_num_threads(CPU_THREADS)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(old)
+    return wrapper
 
 
 def train_sgd(mlp: hessian.FlatMLP, thetas: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *,
@@ -256,6 +280,7 @@ class BulkResult:
     trained: Trained          # the networks, reused by section 5
 
 
+@_threads
 def bulk_and_outliers(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> BulkResult:
     """Section 1: the Hessian spectrum at the end of SGD training on k blobs.
 
@@ -311,6 +336,7 @@ def _sweep(cfg: SpectraConfig, name: str, values, seed: int, device, with_zero: 
     return SweepResult(tuple(values), n_params, top, no, fz, tl)
 
 
+@_threads
 def outliers_vs_classes(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> SweepResult:
     """Section 2: number of outlier eigenvalues for each k in ``cfg.ks``.
 
@@ -319,6 +345,7 @@ def outliers_vs_classes(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> S
     return _sweep(cfg, "k", cfg.ks, seed, device, with_zero=False)
 
 
+@_threads
 def zeros_vs_width(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> SweepResult:
     """Section 3: fraction of eigenvalues at zero and outlier count for each width.
 
@@ -327,6 +354,7 @@ def zeros_vs_width(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> SweepR
     return _sweep(cfg, "width", cfg.widths, seed, device, with_zero=True)
 
 
+@_threads
 def top_vs_batch(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> SweepResult:
     """Section 4: top eigenvalues after the same number of steps at each batch size.
 
@@ -351,6 +379,7 @@ class GaussNewtonResult:
     n_params: int
 
 
+@_threads
 def gauss_newton_split(cfg: SpectraConfig, *, seed: int = 0, device="cpu",
                        bulk: BulkResult | None = None) -> GaussNewtonResult:
     """Section 5: where the outliers come from, H = G + R.
@@ -405,6 +434,7 @@ def _bootstrap(x: np.ndarray, stat, n_boot: int = 2000, seed: int = 0) -> Estima
     return Estimate(float(stat(x)), float(lo), float(hi), int(x.size))
 
 
+@_threads
 def top_eigenvalue_fluctuations(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> FluctuationResult:
     """Section 6: retrain one configuration ``n_retrain`` times as one stacked computation.
 
@@ -443,6 +473,7 @@ class LargeSmallResult:
     test_err_sb: np.ndarray  # (R,)
 
 
+@_threads
 def large_then_small(cfg: SpectraConfig, *, seed: int = 0, device="cpu",
                      alphas=None) -> LargeSmallResult:
     """Section 8: train with ``lb_batch``, continue with ``sb_batch``; scan the line.
@@ -499,6 +530,7 @@ def load_classification(name: str, device="cpu"):
     return tuple(torch.as_tensor(a).to(device) for a in (X, y, Xt, yt))
 
 
+@_threads
 def sgd_vs_gd(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> SgdGdResult:
     """Section 7: small and large 2-hidden-layer nets, SGD and full-batch GD, several seeds.
 

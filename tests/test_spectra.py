@@ -80,3 +80,15 @@ def test_fluctuations_and_line_sections_run_and_claims_are_computed():
     rows = spectra.chapter_claims(TINY, "smoke", 0, fluct=fl, line=line)
     assert len(rows) == 3 and all(r.verdict in claims.VERDICTS for r in rows)
     assert rows[1].measured == pytest.approx(np.mean(np.log(line.top_lb / line.top_sb)))
+
+
+def test_sections_restore_the_callers_thread_count():
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = []
+        wrapped = spectra._threads(lambda device="cpu": seen.append(torch.get_num_threads()))
+        wrapped(device="cpu")
+        assert seen == [spectra.CPU_THREADS] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(old)
