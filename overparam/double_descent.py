@@ -105,11 +105,11 @@ PROFILES = {
     "quick": DoubleDescentConfig(),
     "full": DoubleDescentConfig(
         rf_n_train=200, rf_seeds=20, ls_seeds=20, n_train=4000,
-        widths=tuple(int(round(x)) for x in np.geomspace(4, 4096, 30)),
-        label_noise=(0.0, 0.1, 0.2), n_seeds=10, epochs=1000, optimizer="sgd", lr=0.01,
-        eval_every=20, sample_ns=(500, 1000, 2000, 3000, 4000), sample_width=128,
-        emc_ns=(500, 1000, 2000, 3000, 4000), emc_widths=(32, 64, 128, 256, 512, 1024),
-        cnn_widths=(2, 4, 8, 16, 32, 64, 128)),
+        widths=tuple(int(round(x)) for x in np.geomspace(4, 2048, 30)),
+        label_noise=(0.0, 0.1, 0.2), n_seeds=10, epochs=200, eval_every=5,
+        sample_ns=(250, 500, 1000, 2000, 3000, 4000), sample_width=128,
+        emc_ns=(250, 500, 1000, 2000, 3000, 4000), emc_widths=(32, 64, 128, 256, 512, 1024),
+        cnn_widths=(2, 4, 8, 16, 32, 64)),
 }
 
 
@@ -240,6 +240,7 @@ def plot_random_features(res: RandomFeaturesResult, ax=None):
            ylabel="test MSE (vs noise-free teacher)",
            title=f"Random ReLU features, n = {res.n_train} (mean, 95 % band)")
     ax.legend(fontsize="small")
+    _tidy_logx(ax)
     return ax
 
 
@@ -528,6 +529,8 @@ def plot_width_sweep(sw: WidthSweep, tol: float):
                 title="train (dashed: first width with train error ≤ "
                       f"{tol:.0%})")
     axes[0].legend(fontsize="small")
+    for ax in axes:
+        _tidy_logx(ax)
     fig.tight_layout()
     return fig
 
@@ -607,9 +610,11 @@ def plot_emc(emc: EMCResult, n_train: int, peak_width: int | None = None):
     ax.axhline(n_train, color="k", ls="--", lw=1, label=f"n = {n_train} of the width sweep")
     if peak_width is not None:
         ax.axvline(peak_width, color="C3", ls=":", label=f"test-error peak (w = {peak_width})")
-    ax.set(xscale="log", yscale="log", xlabel="hidden units (width)", ylabel="effective model complexity",
+    ax.set(xscale="log", xlabel="hidden units (width)",
+           ylabel="effective model complexity (0: fits none)", ylim=(0, None),
            title=f"EMC with {emc.noise:.0%} label noise (mean, 95 % band)")
     ax.legend(fontsize="small")
+    _tidy_logx(ax)
     return fig
 
 
@@ -660,6 +665,7 @@ def plot_sample_sweep(sw: SampleSweep):
     ax.set(xscale="log", xlabel="training examples n", ylabel="error",
            title=f"width {sw.width}, {sw.noise:.0%} label noise (mean, 95 % band)")
     ax.legend(fontsize="small")
+    _tidy_logx(ax)
     return fig
 
 
@@ -680,6 +686,7 @@ def plot_epochwise(sw: WidthSweep, width_index: int = -1, noise_index: int = -1)
     ax.set(xscale="log", xlabel="epoch", ylabel="error",
            title=f"width {sw.widths[width_index]}, {sw.noises[noise_index]:.0%} label noise")
     ax.legend(fontsize="small")
+    _tidy_logx(ax)
     return fig
 
 
@@ -701,6 +708,7 @@ def plot_neyshabur(sw: WidthSweep, tol: float, noise_index: int = 0):
     ax.set(xscale="log", xlabel="hidden units (width)", ylabel="error",
            title=f"{sw.noises[noise_index]:.0%} label noise, n = {sw.n_train} (mean, 95 % band)")
     ax.legend(fontsize="small")
+    _tidy_logx(ax)
     return fig
 
 
@@ -746,7 +754,14 @@ def plot_bias_variance(sw: WidthSweep, noise_index: int = -1):
     ax.set(xscale="log", xlabel="hidden units (width)", ylabel="squared error of softmax outputs",
            title=f"{sw.noises[noise_index]:.0%} label noise, {len(sw.seeds)} seeds")
     ax.legend(fontsize="small")
+    _tidy_logx(ax)
     return fig
+
+
+def _tidy_logx(ax) -> None:
+    """Log x axis without overlapping minor tick labels."""
+    from matplotlib.ticker import NullFormatter
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _jackknife(stat: Callable[[np.ndarray], float], S: int, level: float = 0.95) -> Estimate:
