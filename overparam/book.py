@@ -39,6 +39,7 @@ PROFILE_TABLES: dict[str, str] = {
     "01_exploration": "overparam.exploration:PROFILES",
     "03_double_descent": "overparam.double_descent:PROFILES",
     "02_hessian_spectra": "overparam.spectra:PROFILES",
+    "04_variance_metrics": "overparam.variance:PROFILES",
     "07_lottery_tickets": "overparam.tickets:PROFILES",
 }
 
