@@ -622,10 +622,11 @@ def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: st
     """
     results = []
     n = len(chapters)
+    start = time.time()
     for i, chapter in enumerate(chapters, 1):
         log(f"[{i}/{n}] {chapter} started (profile={profile}, device={device}, seed={seed})")
         res = run_chapter(paths, chapter, profile, device, seed, params, force)
-        log(f"[{i}/{n}] {chapter} {res.describe()}")
+        log(f"[{i}/{n}] {chapter} {res.describe()} (elapsed {time.time() - start:.0f} s)")
         results.append(res)
     return results
 
@@ -722,8 +723,10 @@ def scorecard_markdown(paths: Paths) -> str:
     Introduced in: Chapter 1 (the book pipeline)
     """
     rows, counts = [], {v: 0 for v in VERDICTS}
+    in_toc = set(toc_chapters(paths))  # link only pages the book has (else: a broken ref)
     for f in sorted(paths.chapters.glob("*.claims.json")):
         chapter = f.name.removesuffix(".claims.json")
+        label = f"{{doc}}`{chapter} </book/chapters/{chapter}>`" if chapter in in_toc else chapter
         try:
             claims = json.loads(f.read_text())
         except ValueError:
@@ -734,7 +737,7 @@ def scorecard_markdown(paths: Paths) -> str:
             measured = (f"{c.get('measured', float('nan')):.3g} "
                         f"[{c.get('ci_low', float('nan')):.3g}, {c.get('ci_high', float('nan')):.3g}]")
             rows.append("| " + " | ".join(_md_escape(x) for x in (
-                f"{{doc}}`{chapter} </book/chapters/{chapter}>`", c.get("claim", ""),
+                label, c.get("claim", ""),
                 c.get("source", ""), measured, f"**{verdict}**", c.get("profile", ""))) + " |")
     lines = ["# Scorecard", "",
              "Every claim under test in the book, with what we measured (mean and 95 % "

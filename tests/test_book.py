@@ -206,6 +206,7 @@ def test_chapter_page_holds_figure_claims_and_no_error(smoke_book):
     assert "Traceback" not in html and "traceback" not in html  # no error output rendered
     assert "# Parameters" not in html  # papermill's injected cell is hidden
     assert "_sources/book/chapters/90_tiny.ipynb" in html  # download .ipynb button
+    assert "<p class=\"admonition-title\">GPU</p>" in html  # book/_admonition/gpu.md included
     assert (smoke_book.html / "_sources" / "book" / "chapters" / "90_tiny.ipynb").exists()
 
 
@@ -251,3 +252,13 @@ def test_page_renders_math_offline_in_chromium(smoke_book):
          "--proxy-server=127.0.0.1:9", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120)
     assert "mjx-container" in proc.stdout  # MathJax typeset the page without the network
+
+
+def test_scorecard_links_only_chapters_in_the_toc(project):
+    (project.root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/02_broken\n")
+    card = book.scorecard_markdown(project)
+    assert "| 01_tiny | the widths are positive |" in card and "{doc}`01_tiny" not in card
+    (project.root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/01_tiny\n")
+    assert "{doc}`01_tiny </book/chapters/01_tiny>`" in book.scorecard_markdown(project)

@@ -61,33 +61,36 @@ def test_chapter_notebooks_are_named_nn_slug():
 
 
 def _fixture_nb():
-    return nbformat.read(REPO / "tests" / "fixtures" / "notebooks" / "01_tiny.ipynb", as_version=4)
+    """The clean fixture chapter and the index of its parameters cell."""
+    nb = nbformat.read(REPO / "tests" / "fixtures" / "notebooks" / "01_tiny.ipynb", as_version=4)
+    p = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    return nb, p
 
 
 def test_checker_accepts_the_clean_fixture():
-    assert problems(_fixture_nb()) == []
+    assert problems(_fixture_nb()[0]) == []
 
 
 def test_checker_rejects_outputs():
-    nb = _fixture_nb()
-    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="hello")]
-    nb.cells[2].execution_count = 1
-    assert problems(nb) == ["cell 2 has outputs or an execution count"]
+    nb, p = _fixture_nb()
+    nb.cells[p + 1].outputs = [nbformat.v4.new_output("stream", text="hello")]
+    nb.cells[p + 1].execution_count = 1
+    assert problems(nb) == [f"cell {p + 1} has outputs or an execution count"]
 
 
 def test_checker_rejects_missing_or_doubled_parameters_cell():
-    nb = _fixture_nb()
-    nb.cells[1].metadata["tags"] = []
+    nb, p = _fixture_nb()
+    nb.cells[p].metadata["tags"] = []
     assert problems(nb) == ["0 cells tagged 'parameters' (need exactly one)"]
-    nb = _fixture_nb()
-    nb.cells[2].metadata["tags"] = ["parameters"]
+    nb, p = _fixture_nb()
+    nb.cells[p + 1].metadata["tags"] = ["parameters"]
     assert problems(nb) == ["2 cells tagged 'parameters' (need exactly one)"]
 
 
 def test_checker_rejects_non_literal_parameters():
-    nb = _fixture_nb()
-    nb.cells[1].source = 'profile = "quick"\ndevice = "auto"\nseed = 0\nwidth = 2 ** 3\nimport os'
+    nb, p = _fixture_nb()
+    nb.cells[p].source = 'profile = "quick"\ndevice = "auto"\nseed = 0\nwidth = 2 ** 3\nimport os'
     assert problems(nb) == ["parameters cell: width is not a literal",
                             "parameters cell: line 5 is not `name = literal`"]
-    nb.cells[1].source = 'profile = "quick"\nwidth = None'
+    nb.cells[p].source = 'profile = "quick"\nwidth = None'
     assert problems(nb) == ["parameters cell lacks `device`", "parameters cell lacks `seed`"]
