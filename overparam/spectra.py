@@ -652,7 +652,7 @@ def plot_gauss_newton(res: GaussNewtonResult):
     a1.set_title("spectra at the end of training, net 1")
     n = res.top_H.shape[1]
     for i in range(res.top_H.shape[0]):
-        a2.loglog(res.top_H[i], res.top_G[i], "o", ms=4, label=f"net {i + 1}")
+        a2.plot(res.top_H[i], res.top_G[i], "o", ms=4, label=f"net {i + 1}")
     lim = [np.nanmin(res.top_H) * 0.8, np.nanmax(res.top_H) * 1.2]
     a2.plot(lim, lim, "k--", lw=1, label="G = H")
     a2.set_xlabel(rf"top {n} eigenvalues of H")
