@@ -58,7 +58,8 @@ class VarianceConfig:
     lr: float = 3e-3             # Adam; larger than the default 1e-3 to fit 20 epochs
     batch_size: int = 100        # the MNIST-1D notebooks' batch size
     tasks: tuple = ("easy", "hard", "digits")  # easy/hard MNIST-1D pair + digits (dead units)
-    dead_tols: tuple = (0.0, 1e-4, 1e-3, 1e-2)  # dead-unit tolerances on the variance
+    dead_tols: tuple = (0.0, 0.01, 0.03, 0.1)  # dead if variance <= tol x the layer's mean unit
+    #                                            variance: relative, as the median shifts with width
     plateau_tol: float = 0.01    # plateau: first width within 1 point of the best accuracy
     n_noise: int = 1000          # size of the conjecture's noise data set (= n_test)
     mnist_path: str = ""         # a reader's MNIST (IDX folder or .npz); "" = not used
@@ -145,8 +146,9 @@ class TaskSweep:
     shapiro : Shapiro-Wilk W of the variances
     total : total variance
     median : median unit variance
-    dead : ndarray (S, W, T) dead units at each tolerance of ``dead_tols``
-    dead_tols : ndarray (T,)
+    dead : ndarray (S, W, T) units whose variance is <= tol x the layer's mean unit variance,
+        for each tol of ``dead_tols``
+    dead_tols : ndarray (T,) relative tolerances (0: exactly constant units)
     share_exp, share_gamma : dead-like component weight of the exp+normal / two-gamma fits
     explained, recon : lists (S) of lists (W) of PCA curves of the pre-activations
     k99 : components explaining 99 % of the pre-activation variance
@@ -217,7 +219,7 @@ def sweep_task(task: str, cfg: VarianceConfig, *, seed: int = 0,
         out["shapiro"][s, j] = M.variance_normality(v)
         out["total"][s, j] = M.total_variance(v)
         out["median"][s, j] = np.median(v)
-        dead[s, j] = M.dead_unit_sweep(v, cfg.dead_tols)
+        dead[s, j] = M.dead_unit_sweep(v, np.asarray(cfg.dead_tols) * v.mean())
         out["share_exp"][s, j] = M.fit_exp_normal(v, max_iter=300).dead_weight
         out["share_gamma"][s, j] = M.fit_two_gammas(v, max_iter=300).dead_weight
         pca = M.pca_metrics_linear(Xt, p[0])
@@ -477,7 +479,8 @@ def plot_normality_accuracy(sweeps: dict, plateau_tol: float, tasks=("easy", "ha
     for ax, t in zip(axes, tasks):
         sw = sweeps[t]
         _bands(ax, sw.widths, sw.shapiro, "Shapiro W", color="C0")
-        ax.set(xlabel="hidden width", ylabel="Shapiro W of unit variances", title=t)
+        ax.set(xlabel="hidden width", ylabel="Shapiro W of unit variances", title=t,
+               ylim=(max(0.0, np.nanmin(sw.shapiro) - 0.05), 1.005))
         ax.set_xscale("log", base=2)
         ax2 = ax.twinx()
         _bands(ax2, sw.widths, 100 * sw.acc, "test accuracy", color="C1")
@@ -530,9 +533,11 @@ def plot_dead_units(sweeps: dict, tasks=("digits", "easy", "hard")):
     for ax, t in zip(axes, tasks):
         sw = sweeps[t]
         for k, tol in enumerate(sw.dead_tols):
-            _bands(ax, sw.widths, sw.dead[:, :, k], f"variance <= {tol:g}", marker=".")
+            _bands(ax, sw.widths, sw.dead[:, :, k],
+                   "variance = 0" if tol == 0 else f"variance <= {tol:g} x mean", marker=".")
         ax.plot(sw.widths, sw.widths, color="grey", lw=0.8, ls="--", label="all units")
-        ax.set(xscale="log", yscale="symlog", xlabel="hidden width", ylabel="dead units", title=t)
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set(xlabel="hidden width", ylabel="dead units", title=t, ylim=(0, 1.5 * sw.widths[-1]))
         ax.set_xscale("log", base=2)
         ax.legend(fontsize="x-small")
     fig.tight_layout()
@@ -609,9 +614,9 @@ def plot_pca(sweeps: dict, tasks=("easy", "hard"), n_show: int = 4):
         for j in idx:
             r = min(len(sw.explained[s][j]) for s in range(len(sw.explained)))
             ex = np.array([np.cumsum(sw.explained[s][j][:r]) for s in range(len(sw.explained))])
-            rc = np.array([sw.recon[s][j][: r + 1] for s in range(len(sw.recon))])
+            rc = np.array([sw.recon[s][j][:r] for s in range(len(sw.recon))])  # k = r: exactly 0
             _bands(axes[0, c], np.arange(1, r + 1), ex, f"width {sw.widths[j]}")
-            _bands(axes[1, c], np.arange(0, r + 1), rc, f"width {sw.widths[j]}")
+            _bands(axes[1, c], np.arange(0, r), rc, f"width {sw.widths[j]}")
         axes[0, c].set(xlabel="components k", ylabel="explained variance (cumulative)", title=t)
         axes[1, c].set(xlabel="components k", ylabel="mean reconstruction distance", yscale="log")
         axes[0, c].legend(fontsize="small")
