@@ -647,9 +647,10 @@ def claim_rows(sweeps: dict, cfg: VarianceConfig, conjecture: dict | None = None
                profile: str = "", seed: int = 0) -> list:
     """The chapter's claims, each measured per seed and judged by a stated rule.
 
-    Widths enter as log2 (octaves). Rows for the easy and the hard task each, the
-    dead-unit row also for digits, cross-task rows, and the conjecture row when its
-    per-seed results are given.
+    Widths enter as log2 (octaves). Rows for the easy and the hard task each (and for
+    the reader's MNIST / FashionMNIST when swept), the dead-unit row also for digits,
+    cross-task rows (hard vs easy; fashion vs mnist when both were swept), and the
+    conjecture row when its per-seed results are given.
 
     Returns
     -------
@@ -664,7 +665,7 @@ def claim_rows(sweeps: dict, cfg: VarianceConfig, conjecture: dict | None = None
 
     lw = {t: np.log2(sw.widths) for t, sw in sweeps.items()}
     sizes = {t: implied_sizes(sw, cfg.plateau_tol) for t, sw in sweeps.items()}
-    for t in ("easy", "hard"):
+    for t in [t for t in ("easy", "hard", "mnist", "fashion") if t in sweeps]:
         sw, sz = sweeps[t], sizes[t]
         e = mean_ci(slope_per_seed(lw[t], np.log2(np.maximum(sw.median, 1e-30))))
         add(f"[{t}] the unit-variance distribution shifts toward 0 as width grows", e,
@@ -688,24 +689,27 @@ def claim_rows(sweeps: dict, cfg: VarianceConfig, conjecture: dict | None = None
         e = mean_ci(sz["PCA 99 % (widest)"] - sz["accuracy plateau"])
         add(f"[{t}] PCA of pre-activations does not locate the accuracy plateau", e,
             judge_outside(e, 0, 1), "log2(PCA 99 % dimension / plateau) outside +-1 octave")
-    for t in [t for t in ("digits", "easy", "hard") if t in sweeps]:
+    for t in [t for t in ("digits", "easy", "hard", "mnist", "fashion") if t in sweeps]:
         sw = sweeps[t]
         upper = sw.widths >= np.median(sw.widths)
         e = mean_ci(slope_per_seed(sw.widths[upper], sw.dead[:, upper, 0]))
         add(f"[{t}] dead units (variance 0) grow about linearly with width", e, C.judge_above(e, 0),
             "slope of dead units per added unit, upper half of widths, > 0")
-    se, sh = sizes["easy"], sizes["hard"]
-    e = mean_ci(sh["accuracy plateau"] - se["accuracy plateau"])
-    add("[hard vs easy] the accuracy plateau comes later on the hard task", e, C.judge_above(e, 0),
-        "log2(plateau hard / plateau easy), paired by seed, > 0")
-    for name in ("normality peak", "two gammas > 1/2", "PCA 99 % (widest)"):
-        e = mean_ci((sh[name] - se[name]) - (sh["accuracy plateau"] - se["accuracy plateau"]))
-        add(f"[hard vs easy] the {name} size does not follow the harder task", e, C.judge_below(e, 0),
-            "(shift of the metric's size) - (shift of the plateau), octaves, < 0")
-    j = len(sweeps["easy"].widths) // 2
-    e = mean_ci(np.log2(sweeps["hard"].median[:, j] / sweeps["easy"].median[:, j]))
-    add(f"[hard vs easy] unit variances are lower on the hard task (width {sweeps['easy'].widths[j]})", e,
-        C.judge_below(e, 0), "log2(median variance hard / easy), paired by seed, < 0")
+    pairs = [("easy", "hard")] + ([("mnist", "fashion")] if {"mnist", "fashion"} <= set(sweeps) else [])
+    for a, b in pairs:
+        se, sh = sizes[a], sizes[b]
+        tag = f"[{b} vs {a}]"
+        e = mean_ci(sh["accuracy plateau"] - se["accuracy plateau"])
+        add(f"{tag} the accuracy plateau comes later on the harder task", e, C.judge_above(e, 0),
+            f"log2(plateau {b} / plateau {a}), paired by seed, > 0")
+        for name in ("normality peak", "two gammas > 1/2", "PCA 99 % (widest)"):
+            e = mean_ci((sh[name] - se[name]) - (sh["accuracy plateau"] - se["accuracy plateau"]))
+            add(f"{tag} the {name} size does not follow the harder task", e, C.judge_below(e, 0),
+                "(shift of the metric's size) - (shift of the plateau), octaves, < 0")
+        j = len(sweeps[a].widths) // 2
+        e = mean_ci(np.log2(sweeps[b].median[:, j] / sweeps[a].median[:, j]))
+        add(f"{tag} unit variances are lower on the harder task (width {sweeps[a].widths[j]})", e,
+            C.judge_below(e, 0), f"log2(median variance {b} / {a}), paired by seed, < 0")
     if conjecture is not None:
         same = conjecture["undersized_d1"] == conjecture["undersized_d2"]
         e = _fraction(same & (conjecture["acc_d2"] == 1.0))

@@ -103,3 +103,17 @@ def test_claim_rows_have_computed_verdicts(tiny_sweeps):
     assert all(r.verdict in C.VERDICTS and r.ci_low <= r.measured <= r.ci_high for r in rows)
     table = V.sizes_table(sweeps, cfg.plateau_tol)
     assert list(table.columns) == ["easy", "hard"] and "accuracy plateau" in table.index
+
+
+def test_user_mnist_task_loads_through_the_chapter_config(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "m.npz", x_train=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+             y_train=np.arange(20) % 10, x_test=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+             y_test=np.arange(10))
+    cfg = config.resolve_profile(V.PROFILES, "smoke", tasks=["easy", "hard", "mnist"],
+                                 mnist_path=str(tmp_path / "m.npz"))
+    data = V.load_task("mnist", cfg)
+    assert (data.n_train, data.d, len(data.X_test)) == (20, 784, 10)
+    bad = dataclasses.replace(cfg, mnist_path=str(tmp_path / "missing.npz"))
+    with pytest.raises(ValueError, match="missing.npz"):
+        V.load_task("mnist", bad)
