@@ -147,3 +147,18 @@ def test_clear_errors(problem):
         H.Curvature(mlp, theta, X, y, loss="hinge")
     with pytest.raises(ValueError, match="eigenvalues are only available"):
         H.spectrum(curv, "slq", n_probes=1, steps=3).eigenvalues
+
+
+def test_slq_batched_and_one_probe_at_a_time_agree(problem):
+    mlp, theta, X, y, exact = problem
+    curv = H.Curvature(mlp, theta, X, y)
+    a = H.slq(curv.hvp, mlp.n_params, 3, 8, generator=torch.Generator().manual_seed(7))
+    b = H.slq(curv.hvp, mlp.n_params, 3, 8, generator=torch.Generator().manual_seed(7), batched=False)
+    np.testing.assert_allclose(np.sort(a.nodes, 1), np.sort(b.nodes, 1), atol=1e-10)
+    assert a.moment(2) == pytest.approx(b.moment(2), rel=1e-10)
+
+
+def test_eigsh_asking_for_every_eigenvalue_falls_back_to_dense():
+    A = torch.diag(torch.arange(5.0, dtype=torch.float64))
+    res = H.top_eigenpairs(lambda v: A @ v, 5, 5, method="eigsh")
+    np.testing.assert_allclose(res.values, [4, 3, 2, 1, 0], atol=1e-12)
