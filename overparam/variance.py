@@ -245,7 +245,11 @@ def sweep_tasks(cfg: VarianceConfig, *, seed: int = 0, device: torch.device | st
 
 
 def plateau_width(acc: np.ndarray, widths, tol: float) -> np.ndarray:
-    """Per seed, the smallest width whose accuracy is within ``tol`` of that seed's best.
+    """Per seed, the smallest width whose accuracy is within ``tol`` of the best accuracy.
+
+    "The best" is the lower of the seed's own best and the best of the seed-mean curve:
+    a seed's maximum over widths is biased upward by test-set noise, and the mean curve's
+    best alone could be out of reach for a weak seed.
 
     Parameters
     ----------
@@ -260,7 +264,8 @@ def plateau_width(acc: np.ndarray, widths, tol: float) -> np.ndarray:
     Introduced in: Chapter 4
     """
     acc = np.asarray(acc)
-    ok = acc >= acc.max(axis=1, keepdims=True) - tol
+    best = np.minimum(acc.max(axis=1, keepdims=True), acc.mean(axis=0).max())
+    ok = acc >= best - tol
     return np.asarray(widths)[ok.argmax(axis=1)]
 
 

@@ -39,6 +39,9 @@ def test_size_readouts_on_hand_made_curves():
     acc = np.array([[0.5, 0.7, 0.85, 0.9, 0.895],
                     [0.5, 0.89, 0.9, 0.9, 0.9]])
     np.testing.assert_array_equal(V.plateau_width(acc, widths, 0.01), [64, 16])
+    # a lucky seed's high maximum does not push its plateau out: best = mean curve's best
+    lucky = np.array([[0.5, 0.9, 0.9, 0.9, 0.95], [0.5, 0.9, 0.9, 0.9, 0.85]])
+    np.testing.assert_array_equal(V.plateau_width(lucky, widths, 0.01), [16, 16])
     np.testing.assert_array_equal(V.argmax_width(acc, widths), [64, 32])  # first maximum
     share = np.array([[0.1, 0.2, 0.6, 0.7, 0.8], [0.1, 0.1, 0.1, 0.2, 0.3]])
     np.testing.assert_allclose(V.oversized_width(share, widths), [32, 128 * np.sqrt(2)])
