@@ -11,6 +11,7 @@ Introduced in: Chapter 4
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -19,11 +20,13 @@ from scipy import stats as _st
 
 from .config import check_positive
 
+ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[float]]  # arrays, tensors or lists
+
 
 # --------------------------------------------------------------------------- activations
 
 
-def hidden_layer(params, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def hidden_layer(params: Sequence[torch.Tensor], X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Pre- and post-activations of the first hidden layer of an MLP.
 
     Parameters
@@ -44,7 +47,7 @@ def hidden_layer(params, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return pre, torch.relu(pre)
 
 
-def unit_variance(acts) -> np.ndarray:
+def unit_variance(acts: ArrayLike) -> np.ndarray:
     """Variance of each unit's activation over the examples (population variance).
 
     Parameters
@@ -63,7 +66,7 @@ def unit_variance(acts) -> np.ndarray:
     return a.var(axis=0)
 
 
-def dead_units(variances, tol: float = 0.0) -> int:
+def dead_units(variances: ArrayLike, tol: float = 0.0) -> int:
     """Number of units whose activation variance is at most ``tol`` (0: exactly constant).
 
     Introduced in: Chapter 4
@@ -72,7 +75,7 @@ def dead_units(variances, tol: float = 0.0) -> int:
     return int(np.sum(np.asarray(variances) <= tol))
 
 
-def dead_unit_sweep(variances, tols) -> np.ndarray:
+def dead_unit_sweep(variances: ArrayLike, tols: ArrayLike) -> np.ndarray:
     """Dead-unit counts for each tolerance in ``tols`` (shape (T,) -> counts (T,)).
 
     Introduced in: Chapter 4
@@ -81,7 +84,7 @@ def dead_unit_sweep(variances, tols) -> np.ndarray:
     return np.searchsorted(v, np.asarray(tols, float), side="right")
 
 
-def variance_normality(variances) -> float:
+def variance_normality(variances: ArrayLike) -> float:
     """Shapiro-Wilk statistic W of the per-unit variances (1 = perfectly normal).
 
     The journal's "normality test" of the variance distribution. Needs >= 3 units; for
@@ -100,7 +103,7 @@ def variance_normality(variances) -> float:
         return float(_st.shapiro(v).statistic)
 
 
-def total_variance(variances) -> float:
+def total_variance(variances: ArrayLike) -> float:
     """Sum of the per-unit activation variances of a layer.
 
     Introduced in: Chapter 4
@@ -130,7 +133,7 @@ class PCAMetrics:
         return int(np.searchsorted(np.cumsum(self.explained), level - 1e-12) + 1)
 
 
-def pca_metrics(pre) -> PCAMetrics:
+def pca_metrics(pre: ArrayLike) -> PCAMetrics:
     """Explained-variance curve and reconstruction error vs number of components.
 
     Parameters
@@ -149,7 +152,7 @@ def pca_metrics(pre) -> PCAMetrics:
     return _pca_from_coordinates(a @ vt.T, s**2)
 
 
-def pca_metrics_linear(X, W, b=None) -> PCAMetrics:
+def pca_metrics_linear(X: ArrayLike, W: ArrayLike, b: ArrayLike | None = None) -> PCAMetrics:
     """:func:`pca_metrics` of the pre-activations ``X @ W + b`` without forming them densely.
 
     The centred pre-activations ``Xc @ W`` have rank <= d; with ``Xc = U S V^T`` their
@@ -220,7 +223,7 @@ def _prep(x) -> np.ndarray:
     return x
 
 
-def fit_exp_normal(x, *, max_iter: int = 500, tol: float = 1e-9) -> MixtureFit:
+def fit_exp_normal(x: ArrayLike, *, max_iter: int = 500, tol: float = 1e-9) -> MixtureFit:
     """EM fit of ``pi * Exp(rate) + (1 - pi) * Normal(mu, sigma^2)`` to non-negative values.
 
     The exponential is the "dead-like" component. Deterministic start: the exponential's
@@ -283,7 +286,7 @@ def _gamma_shape(mean: float, mean_log: float) -> float:
     return float(np.clip(k, 1e-3, 1e6))
 
 
-def fit_two_gammas(x, *, max_iter: int = 500, tol: float = 1e-9) -> MixtureFit:
+def fit_two_gammas(x: ArrayLike, *, max_iter: int = 500, tol: float = 1e-9) -> MixtureFit:
     """EM fit of ``pi * Gamma(k1, s1) + (1 - pi) * Gamma(k2, s2)`` to non-negative values.
 
     Deterministic: the components start from the lower and upper halves of the sorted

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +25,10 @@ from . import metrics as M
 from .config import check_choice, check_fraction, check_positive
 from .stats import Estimate, mean_ci, wilson_ci
 from .train import Member, TrainConfig, TrainData, train_ensemble
+
+if TYPE_CHECKING:  # imported lazily at run time (plotting / tables only)
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 SOURCE = "journal (2017)"
 TASKS = ("easy", "hard", "digits", "mnist", "fashion")
@@ -244,7 +249,7 @@ def sweep_tasks(cfg: VarianceConfig, *, seed: int = 0, device: torch.device | st
 # --------------------------------------------------------------------------- sizes each signal implies
 
 
-def plateau_width(acc: np.ndarray, widths, tol: float) -> np.ndarray:
+def plateau_width(acc: np.ndarray, widths: Sequence[int], tol: float) -> np.ndarray:
     """Per seed, the smallest width whose accuracy is within ``tol`` of the best accuracy.
 
     "The best" is the lower of the seed's own best and the best of the seed-mean curve:
@@ -269,7 +274,7 @@ def plateau_width(acc: np.ndarray, widths, tol: float) -> np.ndarray:
     return np.asarray(widths)[ok.argmax(axis=1)]
 
 
-def argmax_width(values: np.ndarray, widths) -> np.ndarray:
+def argmax_width(values: np.ndarray, widths: Sequence[int]) -> np.ndarray:
     """Per seed, the width where ``values`` (S, W) peaks (the journal's normality "sweet spot").
 
     Introduced in: Chapter 4
@@ -277,7 +282,7 @@ def argmax_width(values: np.ndarray, widths) -> np.ndarray:
     return np.asarray(widths)[np.nanargmax(np.asarray(values), axis=1)]
 
 
-def oversized_width(share: np.ndarray, widths) -> np.ndarray:
+def oversized_width(share: np.ndarray, widths: Sequence[int]) -> np.ndarray:
     """Per seed, the first width whose dead-like share exceeds 1/2 ("more dead than alive").
 
     Where no width of the grid does, the value is censored at sqrt(2) x the widest.
@@ -308,7 +313,7 @@ def implied_sizes(sw: TaskSweep, plateau_tol: float) -> dict:
     }
 
 
-def sizes_table(sweeps: dict, plateau_tol: float):
+def sizes_table(sweeps: dict, plateau_tol: float) -> "pd.DataFrame":
     """DataFrame: per task, the mean [95 % CI] width each signal implies (in units).
 
     Introduced in: Chapter 4
@@ -324,7 +329,7 @@ def sizes_table(sweeps: dict, plateau_tol: float):
     return pd.DataFrame(rows)
 
 
-def slope_per_seed(x, Y) -> np.ndarray:
+def slope_per_seed(x: Sequence[float], Y: np.ndarray) -> np.ndarray:
     """Least-squares slope of each row of Y (S, n) against x (n,).
 
     Introduced in: Chapter 4
@@ -337,7 +342,7 @@ def slope_per_seed(x, Y) -> np.ndarray:
 TREND_MODELS = ("constant", "logarithmic", "power")
 
 
-def total_variance_trend(widths, totals) -> dict:
+def total_variance_trend(widths: Sequence[int], totals: Sequence[float]) -> dict:
     """Fit total variance vs width as constant, ``a + b log w`` and ``c w^p``; AIC each.
 
     Parameters
@@ -371,7 +376,7 @@ def total_variance_trend(widths, totals) -> dict:
 # --------------------------------------------------------------------------- the conjecture
 
 
-def conjecture_demo(sw: TaskSweep, cfg: VarianceConfig, *, seed: int = 0):
+def conjecture_demo(sw: TaskSweep, cfg: VarianceConfig, *, seed: int = 0) -> tuple["pd.DataFrame", dict]:
     """The journal's "proof": a metric cannot tell size, shown with numbers.
 
     For each seed, M is the narrowest trained net of the task (undersized: below the
@@ -437,7 +442,8 @@ def _bands(ax, x, Y, label, **kw):
     plot_band(ax, x, Y, label=label, **kw)
 
 
-def plot_variance_distributions(sweeps: dict, tasks=("easy", "hard"), n_show: int = 4):
+def plot_variance_distributions(sweeps: dict, tasks: Sequence[str] = ("easy", "hard"),
+                                n_show: int = 4) -> "Figure":
     """Section 1: per-unit variance distributions at several widths, and the median vs width.
 
     Returns the matplotlib Figure.
@@ -472,7 +478,8 @@ def plot_variance_distributions(sweeps: dict, tasks=("easy", "hard"), n_show: in
     return fig
 
 
-def plot_normality_accuracy(sweeps: dict, plateau_tol: float, tasks=("easy", "hard")):
+def plot_normality_accuracy(sweeps: dict, plateau_tol: float,
+                            tasks: Sequence[str] = ("easy", "hard")) -> "Figure":
     """Section 2: Shapiro W and test accuracy vs width on twin axes, plateau marked.
 
     Introduced in: Chapter 4
@@ -501,7 +508,7 @@ def plot_normality_accuracy(sweeps: dict, plateau_tol: float, tasks=("easy", "ha
     return fig
 
 
-def plot_total_variance(sweeps: dict, tasks=("easy", "hard")):
+def plot_total_variance(sweeps: dict, tasks: Sequence[str] = ("easy", "hard")) -> "Figure":
     """Section 3: total variance vs width with the logarithmic and power fits of the mean.
 
     Introduced in: Chapter 4
@@ -526,7 +533,7 @@ def plot_total_variance(sweeps: dict, tasks=("easy", "hard")):
     return fig
 
 
-def plot_dead_units(sweeps: dict, tasks=("digits", "easy", "hard")):
+def plot_dead_units(sweeps: dict, tasks: Sequence[str] = ("digits", "easy", "hard")) -> "Figure":
     """Section 4: dead units vs width, one line per tolerance, one panel per task.
 
     Introduced in: Chapter 4
@@ -549,7 +556,8 @@ def plot_dead_units(sweeps: dict, tasks=("digits", "easy", "hard")):
     return fig
 
 
-def plot_mixtures(sweeps: dict, plateau_tol: float, tasks=("easy", "hard", "digits")):
+def plot_mixtures(sweeps: dict, plateau_tol: float,
+                  tasks: Sequence[str] = ("easy", "hard", "digits")) -> "Figure":
     """Section 5: dead-like share of both mixture fits vs width, plateau and 1/2 marked.
 
     Introduced in: Chapter 4
@@ -572,7 +580,7 @@ def plot_mixtures(sweeps: dict, plateau_tol: float, tasks=("easy", "hard", "digi
     return fig
 
 
-def plot_easy_vs_hard(sweeps: dict, plateau_tol: float):
+def plot_easy_vs_hard(sweeps: dict, plateau_tol: float) -> "Figure":
     """Section 6: accuracy of both tasks vs width, and unit-variance distributions of both
     tasks at the narrowest and the widest width.
 
@@ -603,7 +611,7 @@ def plot_easy_vs_hard(sweeps: dict, plateau_tol: float):
     return fig
 
 
-def plot_pca(sweeps: dict, tasks=("easy", "hard"), n_show: int = 4):
+def plot_pca(sweeps: dict, tasks: Sequence[str] = ("easy", "hard"), n_show: int = 4) -> "Figure":
     """Section 7: cumulative explained variance and reconstruction error of the
     pre-activations vs number of components, several widths, mean over seeds.
 
