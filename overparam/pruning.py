@@ -420,7 +420,11 @@ def _loop(net: Net, trainable: list[torch.Tensor], effective: Callable[[bool], l
     t0 = t_last = time.perf_counter()
     record(0)
     snap(0)
-    rows = torch.arange(M, device=device)[:, None]
+    masked_grads, mask_list = [], []
+    for j, m in enumerate(grad_masks or []):
+        if m is not None:
+            masked_grads.append(trainable[j])
+            mask_list.append(m)
     step, queue = 0, None
     while step < cfg.steps:
         if queue is None or not len(queue):
@@ -432,10 +436,8 @@ def _loop(net: Net, trainable: list[torch.Tensor], effective: Callable[[bool], l
                               reduction="none").reshape(M, -1).mean(1)
         opt.zero_grad(set_to_none=False)
         per.sum().backward()
-        if grad_masks is not None:
-            for j, m in enumerate(grad_masks):
-                if m is not None:
-                    trainable[j].grad.mul_(m)
+        if masked_grads:
+            torch._foreach_mul_([t.grad for t in masked_grads], mask_list)
         opt.step()
         step += 1
         snap(step)
@@ -761,10 +763,18 @@ def repeat_params(params: Sequence[torch.Tensor], times: int) -> list[torch.Tens
 # --------------------------------------------------------------------------- supermasks
 
 
-def signed_constant(net: Net, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+HE_GAIN = math.sqrt(6.0)  # std of U(-1/sqrt(n), 1/sqrt(n)) times this = He's sqrt(2/n)
+
+
+def _fan_in(shape: tuple) -> int:
+    return shape[0] if len(shape) == 2 else shape[1] * shape[2]
+
+
+def signed_constant(net: Net, params: Sequence[torch.Tensor], gain: float = 1.0) -> list[torch.Tensor]:
     """Zhou et al.'s signed constant: each weight set to sign(w_init) times its layer's init std.
 
-    The init is U(-b, b) with b = 1/sqrt(fan_in), whose std is b/sqrt(3). Biases unchanged.
+    The init is U(-b, b) with b = 1/sqrt(fan_in), whose std is b/sqrt(3); ``gain``
+    multiplies it (``HE_GAIN`` gives He's std sqrt(2/fan_in)). Biases unchanged.
 
     Introduced in: Chapter 7
     """
@@ -773,9 +783,18 @@ def signed_constant(net: Net, params: Sequence[torch.Tensor]) -> list[torch.Tens
         if j % 2:
             out.append(p.clone())
             continue
-        fan_in = s[0] if len(s) == 2 else s[1] * s[2]
-        out.append(torch.sign(p) * (1 / math.sqrt(fan_in)) / math.sqrt(3))
+        out.append(torch.sign(p) * gain / math.sqrt(_fan_in(s)) / math.sqrt(3))
     return out
+
+
+def he_scale(params: Sequence[torch.Tensor], gain: float = HE_GAIN) -> list[torch.Tensor]:
+    """Weights multiplied by ``gain`` (default: PyTorch's fan-in uniform init rescaled to
+    He's std sqrt(2 / fan_in)); biases unchanged. Frozen-weight (supermask) networks need a
+    scale that carries the signal through ReLU layers, since training cannot grow it.
+
+    Introduced in: Chapter 7
+    """
+    return [p * gain if j % 2 == 0 else p.clone() for j, p in enumerate(params)]
 
 
 def supermask(scores: torch.Tensor, estimator: str, train: bool,

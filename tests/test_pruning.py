@@ -179,6 +179,10 @@ def test_signed_constant_has_init_signs_and_layer_std():
     assert sc[0].abs().unique().numel() == 1
     assert sc[0].abs().max().item() == pytest.approx(1 / math.sqrt(8) / math.sqrt(3))
     assert torch.equal(sc[1], p[1])
+    he = P.signed_constant(NET, p, gain=P.HE_GAIN)
+    assert he[0].abs().max().item() == pytest.approx(math.sqrt(2 / 8))
+    scaled = P.he_scale(p)
+    assert torch.allclose(scaled[0], p[0] * math.sqrt(6)) and torch.equal(scaled[1], p[1])
 
 
 @pytest.mark.parametrize("estimator", P.ESTIMATORS)

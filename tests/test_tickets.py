@@ -57,9 +57,11 @@ def test_imp_stack_groups_and_densities(res):
 
 def test_supermask_table_has_zhou_rows_and_ranks(res):
     df = K.supermask_table(res)
-    assert list(df.index) == list(K.ZHOU_MNIST_FC)
-    assert sorted(df["their rank"]) == [1, 2, 3, 4, 5]
-    assert list(df["Zhou et al. MNIST FC (%)"]) == list(K.ZHOU_MNIST_FC.values())
+    assert list(df.index[:5]) == list(K.ZHOU_MNIST_FC)
+    assert sorted(df["their rank"][:5]) == [1, 2, 3, 4, 5]
+    assert list(df["Zhou et al. MNIST FC (%)"][:5]) == list(K.ZHOU_MNIST_FC.values())
+    ours = [np.mean(res.supermask[k]) for k in K.ZHOU_MNIST_FC]
+    assert K.same_order(res) == (list(np.argsort(ours)) == [0, 1, 2, 3, 4])
 
 
 def test_instability_and_movement_shapes(res):
