@@ -303,13 +303,18 @@ def _strip(nb: Any) -> dict:
                        "tags": sorted(c.get("metadata", {}).get("tags", []))} for c in nb.cells]}
 
 
-def package_fingerprint() -> str:
+def package_fingerprint(pkg: Path | None = None) -> str:
     """Hash of the package version and the source of every result-relevant ``*.py`` file.
+
+    Parameters
+    ----------
+    pkg : Path, optional
+        The package folder (default: this package).
 
     Introduced in: Chapter 1 (the book pipeline)
     """
     h = hashlib.sha256(__version__.encode())
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parent if pkg is None else Path(pkg)
     for f in sorted(pkg.rglob("*.py")):
         if f.name in _NOT_IN_KEY and f.parent == pkg:
             continue
@@ -508,15 +513,9 @@ def run_chapter(paths: Paths, chapter: str, profile: str, device: str, seed: int
 
     Introduced in: Chapter 1 (the book pipeline)
     """
-    import nbformat
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     params = dict(params or {})
     src = paths.notebooks / f"{chapter}.ipynb"
     out = paths.chapters / f"{chapter}.ipynb"
-    failed_out = paths.chapters / f"{chapter}.failed.ipynb"
-    claims_out = paths.chapters / f"{chapter}.claims.json"
     facts = environment_facts(device)
     injected = {"profile": profile, "device": device, "seed": int(seed), **params}
     key = cache_key(src, {**injected, "device": facts["device_resolved"]})
@@ -529,6 +528,24 @@ def run_chapter(paths: Paths, chapter: str, profile: str, device: str, seed: int
     fd, tmp_name = tempfile.mkstemp(dir=paths.chapters, prefix=f".{chapter}.", suffix=".ipynb")
     os.close(fd)
     tmp = Path(tmp_name)
+    try:
+        return _execute(paths, chapter, src, out, tmp, profile, device, seed, params,
+                        facts, key, previous)
+    finally:  # whatever happened (even Ctrl-C), leave no temp file behind
+        tmp.unlink(missing_ok=True)
+
+
+def _execute(paths: Paths, chapter: str, src: Path, out: Path, tmp: Path, profile: str,
+             device: str, seed: int, params: dict, facts: dict, key: str,
+             previous: dict) -> ChapterResult:
+    """Body of :func:`run_chapter` once the temp file exists: execute, then store."""
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    failed_out = paths.chapters / f"{chapter}.failed.ipynb"
+    claims_out = paths.chapters / f"{chapter}.claims.json"
+    injected = {"profile": profile, "device": device, "seed": int(seed), **params}
     # The kernel "python3" may resolve to a kernelspec whose argv is plain "python":
     # make that this interpreter, so the kernel sees the same packages as the runner.
     env_path = os.environ.get("PATH", "")

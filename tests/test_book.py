@@ -19,6 +19,7 @@ from overparam import book
 from overparam.claims import VERDICTS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+package_fingerprint = book.package_fingerprint  # the real one (``ran`` pins book's copy)
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +31,14 @@ def ran(tmp_path_factory):
         "01_tiny": FIXTURES / "notebooks" / "01_tiny.ipynb",
         "02_broken": FIXTURES / "notebooks" / "02_broken.ipynb"})
     paths = book.default_paths(root)
+    # Pin the package part of the cache key: other work on overparam/*.py while the
+    # tests run must not turn a cache hit into a miss (package_fingerprint has its own test).
+    mp = pytest.MonkeyPatch()
+    mp.setattr(book, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
     results = book.run_chapters(paths, ["01_tiny", "02_broken"], "smoke", "cpu", 0,
                                 log=lambda *_: None)
-    return paths, {r.chapter: r for r in results}
+    yield paths, {r.chapter: r for r in results}
+    mp.undo()
 
 
 @pytest.fixture
@@ -108,6 +114,18 @@ def test_cache_key_tracks_source_and_parameters(project):
     nb.cells[-1].source += "\n# edited"
     nbformat.write(nb, src)
     assert book.cache_key(src, {"profile": "smoke", "seed": 0}) != base
+
+
+def test_package_fingerprint_tracks_sources_but_not_the_runner(tmp_path):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(Path(book.__file__).parent, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    base = package_fingerprint(pkg)
+    assert base == package_fingerprint(pkg)
+    (pkg / "book.py").write_text("# the runner does not change results\n")
+    assert package_fingerprint(pkg) == base
+    with open(pkg / "stats.py", "a") as f:
+        f.write("\n# a change to the science\n")
+    assert package_fingerprint(pkg) != base
 
 
 def test_failed_chapter_without_good_copy_gets_a_failure_page(ran):
@@ -262,3 +280,18 @@ def test_scorecard_links_only_chapters_in_the_toc(project):
     (project.root / "_toc.yml").write_text(
         "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/01_tiny\n")
     assert "{doc}`01_tiny </book/chapters/01_tiny>`" in book.scorecard_markdown(project)
+
+
+def test_interrupted_run_leaves_good_copy_and_no_temp_file(project, monkeypatch):
+    import papermill
+
+    good = (project.chapters / "01_tiny.ipynb").read_bytes()
+
+    def interrupted(src, dst, **kwargs):
+        Path(dst).write_text("{half a notebook")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        book.run_chapter(project, "01_tiny", "smoke", "cpu", 0, force=True)
+    assert (project.chapters / "01_tiny.ipynb").read_bytes() == good
+    assert not [p for p in project.chapters.iterdir() if p.name.startswith(".")]
