@@ -435,7 +435,8 @@ def extract_claims(nb: Any) -> list[dict] | None:
 
 
 def _error_line(ename: str, evalue: str) -> str:
-    line = f"{ename}: {evalue}".strip()
+    """First line of ``ename: evalue``, without backticks (it goes into Markdown)."""
+    line = f"{ename}: {evalue}".strip().replace("`", "'")
     return line.splitlines()[0] if line else "unknown error"
 
 
