@@ -389,22 +389,36 @@ class _Stack:
             else:
                 self.masks.append(None)
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        """X: (M, B, d) -> logits (M, B, C)."""
+    def hidden(self, X: torch.Tensor) -> torch.Tensor:
+        """X: (M, B, d) -> last hidden representation (M, B, width [* length])."""
         p = self.params
         if self.arch == "mlp":
             h = X
             for i in range(self.depth):
                 h = torch.relu(torch.baddbmm(p[2 * i + 1][:, None, :], h, p[2 * i]))
-            return torch.baddbmm(p[-1][:, None, :], h, p[-2])
+            return h
         M, B, L = X.shape
         h = X.permute(1, 0, 2)  # (B, M * 1, L), member-major channels
         for i in range(self.depth):
             K, b = p[2 * i], p[2 * i + 1]  # (M, w, c_in, k), (M, w)
             h = torch.relu(F.conv1d(h, K.reshape(-1, K.shape[2], K.shape[3]), b.reshape(-1),
                                     stride=2, padding=2, groups=M))
-        h = h.reshape(B, M, -1).permute(1, 0, 2)  # (M, B, w * L_last)
-        return torch.baddbmm(p[-1][:, None, :], h, p[-2])
+        return h.reshape(B, M, -1).permute(1, 0, 2)  # (M, B, w * L_last)
+
+    def logits_t(self, X: torch.Tensor) -> torch.Tensor:
+        """X: (M, B, d) -> logits (M, C, B), class-major.
+
+        Cross-entropy over a class axis of 10 is several times faster on the CPU when
+        the batch axis is innermost (the softmax vectorises over examples).
+        """
+        h = self.hidden(X)
+        # (M, B, C) then a small contiguous copy: keeps the gradient of h contiguous,
+        # which the ReLU backward needs to be fast
+        return torch.baddbmm(self.params[-1][:, None, :], h, self.params[-2]).transpose(1, 2).contiguous()
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """X: (M, B, d) -> logits (M, B, C)."""
+        return self.logits_t(X).transpose(1, 2)
 
     def mask_grads(self) -> None:
         for prm, mask in zip(self.params, self.masks):
@@ -626,13 +640,18 @@ class _BatchedRun:
         perms = torch.stack([torch.randperm(self.n, generator=g) for g in self.gens]).to(self.device)
         return list(perms.split(B, dim=1))
 
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (M, B, d) and labels (M, B) of batch indices idx (M, B), each member from
+        its own training set (``index_select`` on the flattened sets: faster than
+        advanced indexing)."""
+        flat = (self.u[:, None] * self.n + idx).reshape(-1)
+        Xb = self.Xs.reshape(-1, self.Xs.shape[-1]).index_select(0, flat).view(*idx.shape, -1)
+        return Xb, torch.gather(self.Y, 1, idx)
+
     def step(self, idx: torch.Tensor) -> torch.Tensor:
         """One optimizer step on batch indices idx (M, B); returns per-member losses (M,)."""
-        Xb = self.Xs[self.u[:, None], idx]
-        yb = self.Y[self.rows, idx]
-        out = self.stack.forward(Xb)
-        per = F.cross_entropy(out.reshape(-1, out.shape[-1]), yb.reshape(-1),
-                              reduction="none").reshape(self.M, -1).mean(1)
+        Xb, yb = self.batch(idx)
+        per = F.cross_entropy(self.stack.logits_t(Xb), yb, reduction="none").mean(1)
         self.opt.zero_grad(set_to_none=False)
         per.sum().backward()
         self.stack.mask_grads()
@@ -641,7 +660,7 @@ class _BatchedRun:
 
     @torch.no_grad()
     def evaluate(self, chunk: int = 2048):
-        """Per-member (train_loss, train_err, test_loss, test_err), and test probs."""
+        """Per-member (train_loss, train_err, test_loss, test_err), and test probs (M, n, C)."""
         res = []
         probs = None
         for X, u, Y in ((self.Xs, self.u, self.Y), (self.Xt, self.ut, self.Yt)):
@@ -650,13 +669,11 @@ class _BatchedRun:
             err = torch.zeros(self.M, device=self.device)
             ps = []
             for s in range(0, n, chunk):
-                Xb = X[u, s:s + chunk]
-                out = self.stack.forward(Xb)
+                out = self.stack.logits_t(X[u, s:s + chunk])  # (M, C, b)
                 yb = Y[:, s:s + chunk]
-                loss += F.cross_entropy(out.reshape(-1, out.shape[-1]), yb.reshape(-1),
-                                        reduction="none").reshape(self.M, -1).sum(1)
-                err += (out.argmax(-1) != yb).sum(1)
-                ps.append(out.softmax(-1))
+                loss += F.cross_entropy(out, yb, reduction="none").sum(1)
+                err += (out.argmax(1) != yb).sum(1)
+                ps.append(out.softmax(1).transpose(1, 2))
             res += [(loss / n).cpu().numpy(), (err / n).cpu().numpy()]
             probs = torch.cat(ps, 1)
         return res, probs
