@@ -60,6 +60,25 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def iterations_to(err_curves: np.ndarray, steps: np.ndarray, threshold: float) -> np.ndarray:
+    """First iteration at which each error curve is at or below ``threshold`` (a speed
+    measure); ``steps[-1]`` where it never gets there (censored at the end of training).
+
+    Parameters
+    ----------
+    err_curves : ndarray (M, T);  steps : ndarray (T,)
+
+    Returns
+    -------
+    ndarray (M,)
+
+    Introduced in: Chapter 7
+    """
+    hit = np.asarray(err_curves) <= threshold
+    first = np.where(hit.any(1), hit.argmax(1), len(steps) - 1)
+    return np.asarray(steps)[first]
+
+
 def check_rate(rate: float, name: str = "rate") -> float:
     """Validate a pruning rate: a number with 0 < rate < 1, else one clear ValueError.
 
@@ -645,6 +664,7 @@ class ImpResult:
     params0 : list of (M, ...) initial parameters; rewind_params: values at ``rewind_step``
     dense_final : list of (M, ...) dense network after training (round 0)
     curves : list (R + 1) of ndarray (M, T) test error curves; steps: ndarray (T,)
+    val_curves : list (R + 1) of ndarray (M, T) validation error curves
     snapshots : dict iteration -> list of (M, ...) values of the dense run
     final_params : list (R + 1) of trained parameters of each round
 
@@ -665,6 +685,7 @@ class ImpResult:
     seconds: float = 0.0
     snapshots: dict = field(default_factory=dict)
     final_params: list = field(default_factory=list)
+    val_curves: list = field(default_factory=list)
 
 
 def imp(net: Net, seeds: Sequence[int], data: SplitData, cfg: StepConfig, *, rate: float = 0.2,
@@ -741,7 +762,8 @@ def imp(net: Net, seeds: Sequence[int], data: SplitData, cfg: StepConfig, *, rat
                      np.stack([1 - rr.test_err_early for rr in runs]), np.stack([rr.early_step for rr in runs]),
                      all_masks, [p.cpu() for p in p0], [p.cpu() for p in rew], dense_final,
                      [rr.test_err for rr in runs], runs[0].steps, time.perf_counter() - t0,
-                     {k: v for k, v in run.snapshots.items()}, [rr.params for rr in runs])
+                     {k: v for k, v in run.snapshots.items()}, [rr.params for rr in runs],
+                     [rr.val_err for rr in runs])
 
 
 def stack_rounds(masks_per_round: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:

@@ -265,3 +265,9 @@ def test_instability_detects_a_barrier_between_two_different_solutions():
     b = [a[0][:, :, perm], a[1][:, perm], a[2][:, perm, :], a[3]]
     assert torch.allclose(P.forward(net, a, X), P.forward(net, b, X), atol=1e-5)
     assert P.instability(net, a, b, X, y)[0] > 0.1
+
+
+def test_iterations_to_threshold_is_censored_at_the_end():
+    err = np.array([[0.9, 0.5, 0.05, 0.01], [0.9, 0.8, 0.7, 0.6], [0.05, 0.5, 0.5, 0.5]])
+    steps = np.array([0, 10, 20, 30])
+    assert list(P.iterations_to(err, steps, 0.1)) == [20, 30, 0]

@@ -12,7 +12,8 @@ from overparam import tickets as K
 matplotlib.use("Agg")
 
 TINY = dataclasses.replace(K.PROFILES["smoke"], widths=(12, 8), steps=30, eval_every=10,
-                           supermask_steps=30, rewind_steps=(0, 5), late_step=5)
+                           supermask_steps=30, rewind_steps=(0, 5), late_step=5,
+                           small_widths=(6, 4))
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +83,18 @@ def test_claims_are_computed_from_the_measurements(res):
     assert first.verdict == C.judge_above(est, 0)
 
 
+def test_bigger_nets_compared_at_one_common_count(res):
+    c, big, small = K.bigger_at_equal_weights(res)
+    b = res.bigger
+    assert c == pytest.approx(max(b["count_big"].min(), b["count_small"].min()))
+    assert big.shape == small.shape == (TINY.n_seeds,)
+    assert b["acc_small"].min() <= small.min() and small.max() <= b["acc_small"].max()
+    assert res.transfer["adam_ticket_sgd"].shape == (TINY.rounds, TINY.n_seeds)
+
+
 def test_figures_render(res):
     for fig in (K.plot_tickets(res), K.plot_movement(res), K.plot_instability(res),
+                K.plot_bigger(res), K.plot_transfer(res),
                 K.plot_groups(res, {"t": "large_final", "late": "late"}, "x")):
         assert fig.axes
     assert len(K.summary_table(res)) == TINY.rounds + 1
