@@ -942,7 +942,7 @@ def member_key(member: Member, data: TrainData, cfg: TrainConfig, keep_probs: bo
 
 
 def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData], cfg: TrainConfig,
-               *, store=None, device: torch.device | str = "cpu", chunk_size: int = 64,
+               *, store=None, device: torch.device | str = "cpu", chunk_size: int = 256,
                keep_probs: bool = False, log: Callable[[str], None] | None = _stderr,
                on_chunk: Callable[[int], None] | None = None, **engine) -> EnsembleResult:
     """Train a grid of members, saving each one's result as its chunk finishes; resume.
