@@ -750,6 +750,40 @@ def _probe(members, datas, cfg, device, steps: int = 3, loop_sample: int = 3,
     return min(tb), min(tl)
 
 
+def _probe_threads(members, datas, cfg, device) -> tuple[float, float, int]:
+    """:func:`_probe` at the current CPU thread count and, if that is > 1, at one thread.
+
+    Small kernels gain little from threads, and on a machine shared with other jobs an
+    OpenMP team waiting on a descheduled thread can make a step 10-30x slower (measured
+    here: 46 ms vs 1.6 ms). Returns (batched s, loop s, threads) for the thread count
+    whose faster mode is fastest.
+    """
+    n = torch.get_num_threads()
+    tb, tl = _probe(members, datas, cfg, device)
+    if torch.device(device).type != "cpu" or n == 1:
+        return tb, tl, n
+    with _threads(1):
+        tb1, tl1 = _probe(members, datas, cfg, device)
+    return (tb1, tl1, 1) if min(tb1, tl1) < min(tb, tl) else (tb, tl, n)
+
+
+class _threads:
+    """Context manager: run with ``n`` torch CPU threads, then restore the old count."""
+
+    def __init__(self, n: int):
+        self.n, self.old = n, torch.get_num_threads()
+
+    def __enter__(self):
+        if self.n != self.old:
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if torch.get_num_threads() != self.old:
+            torch.set_num_threads(self.old)
+        return False
+
+
 def choose_mode(t_batched: float, t_loop: float) -> str:
     """``"batched"`` when the probe's batched step is faster than the loop, else ``"loop"``.
 
@@ -848,82 +882,91 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
                else [[i] for i in range(M)])
     if mode == "loop":
         note(f"engine: mode=loop for all {M} members")
-    for b, idx in enumerate(buckets):
-        bm = [members[i] for i in idx]
-        widths = sorted({m.width for m in bm})
-        desc = f"bucket {b + 1}/{len(buckets)} ({len(bm)} {bm[0].arch} members, width {widths[0]}-{widths[-1]})"
-        if mode == "loop" or len(bm) == 1:
-            choice = "loop"
-        elif mode == "batched":
-            choice = "batched"
-        elif _stack_bytes(bm, datas, cfg) > memory_budget:
-            choice = "loop"
-            note(f"engine: {desc}: estimated {_stack_bytes(bm, datas, cfg) / 1e9:.2f} GB "
-                 f"> memory_budget {memory_budget / 1e9:.2f} GB -> loop")
-        elif cfg.epochs * _steps_per_epoch(datas[bm[0].data].n_train, cfg.batch_size) < probe_min_steps:
-            choice = "batched"
-            note(f"engine: {desc}: short run (< {probe_min_steps} steps), batched without a probe")
-        else:
-            tb, tl = _probe(bm, datas, cfg, device)
-            choice = choose_mode(tb, tl)
-            note(f"engine: {desc}: probe batched {tb * 1e3:.2f} ms/step vs loop "
-                 f"{tl * 1e3:.2f} ms/step -> {choice}")
-        if mode != "loop" and len(bm) > 1 and choice == "batched" and mode == "batched":
-            note(f"engine: {desc}: batched (forced)")
-        for i in idx:
-            modes[i] = choice
-        if choice == "loop":
+    threads_before = torch.get_num_threads()  # a probe may pick 1 thread for a bucket
+    try:
+        for b, idx in enumerate(buckets):
+            n_threads = threads_before
+            bm = [members[i] for i in idx]
+            widths = sorted({m.width for m in bm})
+            desc = f"bucket {b + 1}/{len(buckets)} ({len(bm)} {bm[0].arch} members, width {widths[0]}-{widths[-1]})"
+            if mode == "loop" or len(bm) == 1:
+                choice = "loop"
+            elif mode == "batched":
+                choice = "batched"
+            elif _stack_bytes(bm, datas, cfg) > memory_budget:
+                choice = "loop"
+                note(f"engine: {desc}: estimated {_stack_bytes(bm, datas, cfg) / 1e9:.2f} GB "
+                     f"> memory_budget {memory_budget / 1e9:.2f} GB -> loop")
+            elif cfg.epochs * _steps_per_epoch(datas[bm[0].data].n_train, cfg.batch_size) < probe_min_steps:
+                choice = "batched"
+                note(f"engine: {desc}: short run (< {probe_min_steps} steps), batched without a probe")
+            else:
+                tb, tl, n_threads = _probe_threads(bm, datas, cfg, device)
+                choice = choose_mode(tb, tl)
+                note(f"engine: {desc}: probe batched {tb * 1e3:.2f} ms/step vs loop "
+                     f"{tl * 1e3:.2f} ms/step -> {choice}"
+                     + (f" ({n_threads} CPU thread{'s' if n_threads > 1 else ''})" if device.type == "cpu" else ""))
+            if mode != "loop" and len(bm) > 1 and choice == "batched" and mode == "batched":
+                note(f"engine: {desc}: batched (forced)")
             for i in idx:
-                m = members[i]
-                data = datas[m.data]
-                model = make_model(m, data.d, data.n_classes, device)
-                r = train_model(model, data, cfg,
-                                seed=m.seed, device=device, label=m.label(), keep_probs=keep_probs)
-                if keep_params:
-                    params_out[i] = model_params(model, m)
-                for k in CURVES:
-                    curves[k][i] = r.curves[k][0]
-                if keep_probs and r.test_probs is not None:
-                    probs[i] = r.test_probs[0]
-                diverged.update(r.diverged)
-            continue
-        run = _BatchedRun(bm, datas, cfg, device)
-        alive = np.ones(len(bm), dtype=bool)
+                modes[i] = choice
+            if torch.get_num_threads() != n_threads:
+                torch.set_num_threads(n_threads)  # restored after the last bucket
+            if choice == "loop":
+                for i in idx:
+                    m = members[i]
+                    data = datas[m.data]
+                    model = make_model(m, data.d, data.n_classes, device)
+                    r = train_model(model, data, cfg,
+                                    seed=m.seed, device=device, label=m.label(), keep_probs=keep_probs)
+                    if keep_params:
+                        params_out[i] = model_params(model, m)
+                    for k in CURVES:
+                        curves[k][i] = r.curves[k][0]
+                    if keep_probs and r.test_probs is not None:
+                        probs[i] = r.test_probs[0]
+                    diverged.update(r.diverged)
+                continue
+            run = _BatchedRun(bm, datas, cfg, device)
+            alive = np.ones(len(bm), dtype=bool)
 
-        def record(j):
-            vals, p = run.evaluate()
-            for k, v in zip(CURVES, vals):
-                curves[k][idx, j] = np.where(alive, v, np.nan)
+            def record(j):
+                vals, p = run.evaluate()
+                for k, v in zip(CURVES, vals):
+                    curves[k][idx, j] = np.where(alive, v, np.nan)
+                if keep_probs:
+                    probs[idx] = p.cpu().numpy()
+
+            record(0)
+            t_b, t_last = time.perf_counter(), time.perf_counter()
+            for epoch in range(1, cfg.epochs + 1):
+                bad = torch.zeros(len(bm), dtype=torch.bool, device=device)
+                for bidx in run.epoch_indices():
+                    per = run.step(bidx)
+                    bad |= ~torch.isfinite(per)
+                bad_np = bad.cpu().numpy() & alive
+                for j in np.flatnonzero(bad_np):
+                    alive[j] = False
+                    diverged[bm[j].label()] = epoch
+                    run.kill(int(j))
+                    note(f"diverged: {bm[j].label()} at epoch {epoch} (NaN/inf loss); member stopped")
+                if epoch in evals:
+                    record(evals.index(epoch))
+                now = time.perf_counter()
+                if now - t_last > progress_every:
+                    el = now - t_b
+                    say(f"{desc}: epoch {epoch}/{cfg.epochs}, elapsed {el:.0f} s, "
+                        f"eta {el / epoch * (cfg.epochs - epoch):.0f} s")
+                    t_last = now
             if keep_probs:
-                probs[idx] = p.cpu().numpy()
-
-        record(0)
-        t_b, t_last = time.perf_counter(), time.perf_counter()
-        for epoch in range(1, cfg.epochs + 1):
-            bad = torch.zeros(len(bm), dtype=torch.bool, device=device)
-            for bidx in run.epoch_indices():
-                per = run.step(bidx)
-                bad |= ~torch.isfinite(per)
-            bad_np = bad.cpu().numpy() & alive
-            for j in np.flatnonzero(bad_np):
-                alive[j] = False
-                diverged[bm[j].label()] = epoch
-                run.kill(int(j))
-                note(f"diverged: {bm[j].label()} at epoch {epoch} (NaN/inf loss); member stopped")
-            if epoch in evals:
-                record(evals.index(epoch))
-            now = time.perf_counter()
-            if now - t_last > progress_every:
-                el = now - t_b
-                say(f"{desc}: epoch {epoch}/{cfg.epochs}, elapsed {el:.0f} s, "
-                    f"eta {el / epoch * (cfg.epochs - epoch):.0f} s")
-                t_last = now
-        if keep_probs:
-            for j in np.flatnonzero(~alive):
-                probs[idx[j]] = np.nan
-        if keep_params:
-            for j, i in enumerate(idx):
-                params_out[i] = [t.cpu() for t in run.stack.member_params(j, bm[j])]
+                for j in np.flatnonzero(~alive):
+                    probs[idx[j]] = np.nan
+            if keep_params:
+                for j, i in enumerate(idx):
+                    params_out[i] = [t.cpu() for t in run.stack.member_params(j, bm[j])]
+    finally:
+        if torch.get_num_threads() != threads_before:
+            torch.set_num_threads(threads_before)
     seconds = time.perf_counter() - t_start
     return EnsembleResult(members, np.array(evals), curves, probs, diverged, modes, lines, seconds,
                           params_out)

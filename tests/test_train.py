@@ -116,6 +116,22 @@ def test_fallback_to_loop_triggers_and_is_logged():
     assert choose_mode(1.0, 2.0) == "batched" and choose_mode(2.0, 1.0) == "loop"
 
 
+def test_probe_may_pick_one_thread_and_restores_the_count():
+    data = _toy()
+    members = [Member(w, seed=s) for w in (4, 6) for s in (0, 1)]
+    cfg = TrainConfig(epochs=2, lr=0.05, batch_size=20, eval_every=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        lines = []
+        r = train_ensemble(members, data, cfg, log=lines.append, probe_min_steps=0)
+        assert torch.get_num_threads() == 2
+        assert any("CPU thread" in s for s in lines)
+        _close(r, train_ensemble(members, data, cfg, mode="loop", log=None))
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_nan_member_is_named_and_does_not_touch_others():
     good = _toy()
     bad_X = good.X_train.clone()
