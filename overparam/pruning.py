@@ -953,8 +953,8 @@ def prune_at_init(method: str, net: Net, params: Sequence[torch.Tensor], X: torc
 
     Parameters
     ----------
-    method : "snip", "grasp" or "random" (random keeps the same per-layer counts as
-        ``"snip"`` would not know; it prunes every layer to ``target_density``)
+    method : "snip", "grasp" (one global ranking by default) or "random" (every layer
+        pruned at random to ``target_density``)
     target_density : fraction of weights kept, 0 < target_density < 1
 
     Returns

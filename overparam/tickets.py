@@ -66,7 +66,7 @@ class TicketsConfig:
     rewind_steps: tuple = (0, 25, 100, 250)  # instability scan: copies start here
     pai: bool = True               # run section 8 (SNIP / GraSP)
     speed_threshold: float = 0.1   # "learns faster": iterations to 90 % validation accuracy
-    small_widths: tuple = (150, 50)  # section 3: the smaller starting net (half the widths)
+    small_widths: tuple | None = None  # section 3: smaller starting net; None = half the widths
     transfer: bool = True          # run section 7 (ticket found with Adam, trained with SGD)
     sgd_lr: float = 0.05           # section 7: SGD (momentum 0.9) rate for this MLP
 
@@ -84,7 +84,8 @@ class TicketsConfig:
         check_positive("sgd_lr", self.sgd_lr)
         if not 0 < self.speed_threshold < 1:
             raise ValueError(f"speed_threshold={self.speed_threshold!r} is not allowed; expected 0 < x < 1")
-        check_positive("small_widths", list(self.small_widths), integer=True)
+        if self.small_widths is not None:
+            check_positive("small_widths", list(self.small_widths), integer=True)
         P.check_rate(self.rate)
         if not isinstance(self.widths, tuple) or not self.widths:
             raise ValueError(f"widths={self.widths!r} is not allowed; expected a tuple of integers > 0")
@@ -115,8 +116,7 @@ class TicketsConfig:
 PROFILES = {
     "smoke": TicketsConfig(widths=(40, 20), n_val=100, steps=60, eval_every=20, n_seeds=2, rounds=2,
                            late_step=10, criteria=("large_final", "magnitude_increase", "random"),
-                           long_factor=2, long_rounds=1, supermask_steps=60, rewind_steps=(0, 10),
-                           small_widths=(20, 10)),
+                           long_factor=2, long_rounds=1, supermask_steps=60, rewind_steps=(0, 10)),
     "quick": TicketsConfig(),
     "full": TicketsConfig(steps=3000, eval_every=50, n_seeds=5, rate=0.2, rounds=17, late_step=200,
                           criteria=("large_final", "magnitude_increase", "movement", "large_init",
@@ -377,8 +377,9 @@ def run_bigger(res: TicketResults, data: P.SplitData, seed: int = 0, log=_log) -
     """
     cfg = res.cfg
     t0 = time.perf_counter()
-    small = P.Net(cfg.arch, tuple(cfg.small_widths) if cfg.arch == "mlp" else
-                  (cfg.small_widths[0],) * len(cfg.widths), data.d, data.n_classes)
+    sw = cfg.small_widths or tuple(max(1, w // 2) for w in cfg.widths)
+    small = P.Net(cfg.arch, tuple(sw) if cfg.arch == "mlp" else (sw[0],) * len(cfg.widths),
+                  data.d, data.n_classes)
     big = cfg.net(data.d, data.n_classes)
     S = cfg.n_seeds
     out = P.imp(small, [seed + s for s in range(S)], data, cfg.step_config(), rate=cfg.rate,
@@ -420,8 +421,7 @@ def plot_bigger(res: TicketResults):
     plot_band(ax, b["count_small"].mean(1), b["acc_small"].T, label=f"start {b['small_widths']}", marker="s")
     c, _, _ = bigger_at_equal_weights(res)
     ax.axvline(c, color="grey", ls=":", label="compared here")
-    ax.set_xscale("log")
-    ax.invert_xaxis()
+    _logx(ax, b["count_big"].mean(1))
     ax.set_xlabel("remaining weights (count, log)")
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=8)
@@ -464,8 +464,7 @@ def plot_transfer(res: TicketResults):
     plot_band(ax, t["pct"][1:], t["adam_ticket_sgd"].T, label="ticket found with Adam, trained with SGD",
               marker="s")
     plot_band(ax, t["pct"], t["random_sgd"].T, label="random pruning, SGD", marker="^")
-    ax.set_xscale("log")
-    ax.invert_xaxis()
+    _logx(ax, t["pct"])
     ax.set_xlabel("% of weights remaining (log)")
     ax.set_ylabel("test accuracy (SGD training)")
     ax.legend(fontsize=8)
@@ -474,6 +473,18 @@ def plot_transfer(res: TicketResults):
 
 
 # --------------------------------------------------------------------------- figures, tables
+
+
+def _logx(ax, xs=None, invert: bool = True) -> None:
+    """Log x axis labelled at the data's own x values (plain numbers), sparsest on the right."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+    ax.set_xscale("log")
+    if xs is not None:
+        ax.xaxis.set_major_locator(FixedLocator(sorted({float(f"{v:.3g}") for v in np.ravel(xs)})))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if invert and not ax.xaxis_inverted():
+        ax.invert_xaxis()
 
 
 def _pct(res: TicketResults, group: str = "large_final") -> np.ndarray:
@@ -499,8 +510,7 @@ def plot_tickets(res: TicketResults):
         plot_band(ax, x, a[:, g].T, label="winning ticket (rewind to 0)", marker="o")
         plot_band(ax, x[1:], res.reinit[rkey].T, label="same mask, random re-init", marker="s")
         plot_band(ax, x, a[:, gr].T, label="random pruning", marker="^")
-        ax.set_xscale("log")
-        ax.invert_xaxis()
+        _logx(ax, x)
         ax.set_xlabel("% of weights remaining (log)")
         ax.set_ylabel(yl)
     if res.long:
@@ -529,8 +539,7 @@ def plot_groups(res: TicketResults, groups: dict, title: str, extra: dict | None
         plot_band(ax, _pct(res, grp), res.imp.test_acc[:, res.groups[grp]].T, label=lab, marker="o")
     for lab, (x, s) in (extra or {}).items():
         plot_band(ax, x, s, label=lab, marker="s")
-    ax.set_xscale("log")
-    ax.invert_xaxis()
+    _logx(ax, _pct(res))
     ax.set_xlabel("% of weights remaining (log)")
     ax.set_ylabel("test accuracy")
     ax.set_title(title)
@@ -548,8 +557,7 @@ def plot_movement(res: TicketResults):
     fig, ax = plt.subplots(figsize=(6.4, 4))
     plot_band(ax, x, res.movement["in_ticket"].T, label="weights in the ticket", marker="o")
     plot_band(ax, x, res.movement["rest"].T, label="weights pruned away", marker="s")
-    ax.set_xscale("log")
-    ax.invert_xaxis()
+    _logx(ax, x)
     ax.set_xlabel("% of weights remaining in the ticket (log)")
     ax.set_ylabel("mean |w_final - w_init|")
     ax.legend()
@@ -568,13 +576,13 @@ def supermask_table(res: TicketResults) -> pd.DataFrame:
         rows.append({"network": k, "ours (%)": f"{e.mean:.1f} [{e.low:.1f}, {e.high:.1f}]",
                      "Zhou et al. MNIST FC (%)": theirs, "_ours": e.mean})
     df = pd.DataFrame(rows)
-    df["our rank"] = df["_ours"].rank(method="min").astype(int)
-    df["their rank"] = df["Zhou et al. MNIST FC (%)"].rank().astype(int)
+    df["our rank"] = df["_ours"].rank(method="min").astype("Int64")
+    df["their rank"] = df["Zhou et al. MNIST FC (%)"].rank().astype("Int64")
     df = df.drop(columns="_ours").set_index("network")
     extra = "learned mask ⊙ init, PyTorch default scale"
     if extra in res.supermask:
         e = mean_ci(100 * np.asarray(res.supermask[extra]))
-        df.loc[extra] = [f"{e.mean:.1f} [{e.low:.1f}, {e.high:.1f}]", np.nan, np.nan, np.nan]
+        df.loc[extra] = [f"{e.mean:.1f} [{e.low:.1f}, {e.high:.1f}]", np.nan, pd.NA, pd.NA]
     return df
 
 
@@ -604,7 +612,7 @@ def plot_instability(res: TicketResults):
     plot_band(axes[1], x, ins["ticket_acc"].T, label="ticket rewound to k", marker="s")
     axes[1].set_ylabel("test accuracy")
     for ax in axes:
-        ax.set_xscale("log")
+        _logx(ax, x, invert=False)
         ax.set_xlabel("rewind iteration k (k = 0 drawn at 1; log)")
         ax.legend(fontsize=8)
     fig.tight_layout()

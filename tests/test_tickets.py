@@ -88,6 +88,7 @@ def test_bigger_nets_compared_at_one_common_count(res):
     b = res.bigger
     assert c == pytest.approx(max(b["count_big"].min(), b["count_small"].min()))
     assert big.shape == small.shape == (TINY.n_seeds,)
+    assert b["small_widths"] == (6, 4) and b["big_widths"] == (12, 8)
     assert b["acc_small"].min() <= small.min() and small.max() <= b["acc_small"].max()
     assert res.transfer["adam_ticket_sgd"].shape == (TINY.rounds, TINY.n_seeds)
 
