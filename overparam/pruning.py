@@ -459,6 +459,14 @@ def _loop(net: Net, trainable: list[torch.Tensor], effective: Callable[[bool], l
             torch._foreach_mul_([t.grad for t in masked_grads], mask_list)
         opt.step()
         step += 1
+        if step == 1 and masked_grads:
+            # Adam keeps exp_avg_sq = 0 at masked weights, and sqrt(0) is several times
+            # slower than sqrt of a normal number on common CPUs. A positive second moment
+            # there changes nothing: the first moment stays 0, so the update stays exactly 0.
+            for t, m in zip(masked_grads, mask_list):
+                st = opt.state.get(t, {})
+                if "exp_avg_sq" in st:
+                    st["exp_avg_sq"].add_(1 - m)
         snap(step)
         if step in evals:
             record(evals.index(step))
