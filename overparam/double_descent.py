@@ -21,7 +21,7 @@ from .config import check_choice, check_fraction, check_positive
 from .plotting import plot_band
 from .results import ResultStore, config_key
 from .stats import Estimate, diff_ci, mean_ci
-from .train import Member, TrainConfig, TrainData, init_params, train_grid
+from .train import Member, TrainConfig, TrainData, _threads, init_params, train_grid
 
 SOURCE = "Zheng He, Over-parametrization and Sparsity (2021), part 2"
 
@@ -212,6 +212,12 @@ def random_features_sweep(n_train: int = 100, d: int = 20, *, n_ratios: int = 40
     lam = np.asarray(lambdas, dtype=float)
     shape = (len(lam), n_seeds, len(Ns))
     test, train, norm = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    with _threads(1):  # small SVDs: threads only add synchronisation
+        _rf_fill(test, train, norm, Ns, lam, n_train, d, n_seeds, noise_std, n_test, seed)
+    return RandomFeaturesResult(Ns / n_train, lam, test, train, norm, n_train)
+
+
+def _rf_fill(test, train, norm, Ns, lam, n_train, d, n_seeds, noise_std, n_test, seed) -> None:
     for s in range(n_seeds):
         X, y, Xt, ft = _data.make_teacher_regression(n_train, n_test, d, noise_std=noise_std, seed=seed + s)
         g = torch.Generator().manual_seed(10_000 + seed + s)
@@ -223,7 +229,6 @@ def random_features_sweep(n_train: int = 100, d: int = 20, *, n_ratios: int = 40
                 test[li, s, r] = torch.mean((Phit @ b - ft) ** 2).item()
                 train[li, s, r] = torch.mean((Phi @ b - y) ** 2).item()
                 norm[li, s, r] = b.norm().item()
-    return RandomFeaturesResult(Ns / n_train, lam, test, train, norm, n_train)
 
 
 def plot_random_features(res: RandomFeaturesResult, ax=None):
@@ -304,18 +309,19 @@ def linear_system_sweep(rows: int = 40, *, max_ratio: float = 3.0, n_seeds: int 
     cols = np.arange(1, int(max_ratio * rows) + 1)
     shape = (n_seeds, len(cols))
     rank, norm, res, smin = (np.zeros(shape) for _ in range(4))
-    for s in range(n_seeds):
-        g = torch.Generator().manual_seed(seed + s)
-        A_all = torch.randn(rows, int(cols.max()), generator=g, dtype=torch.float64)
-        b = torch.randn(rows, generator=g, dtype=torch.float64)
-        for k, n in enumerate(cols):
-            A = A_all[:, :n]
-            x = torch.linalg.pinv(A) @ b
-            S = torch.linalg.svdvals(A)
-            r = int((S > S.max() * max(A.shape) * 1e-15).sum())
-            rank[s, k], norm[s, k] = r, x.norm().item()
-            res[s, k] = ((A @ x - b).norm() / math.sqrt(rows)).item()
-            smin[s, k] = S[r - 1].item()
+    with _threads(1):  # small SVDs: threads only add synchronisation
+        for s in range(n_seeds):
+            g = torch.Generator().manual_seed(seed + s)
+            A_all = torch.randn(rows, int(cols.max()), generator=g, dtype=torch.float64)
+            b = torch.randn(rows, generator=g, dtype=torch.float64)
+            for k, n in enumerate(cols):
+                A = A_all[:, :n]
+                U, S, Vh = torch.linalg.svd(A, full_matrices=False)
+                r = int((S > S.max() * max(A.shape) * torch.finfo(S.dtype).eps).sum())
+                x = Vh[:r].T @ ((U[:, :r].T @ b) / S[:r])  # pinv(A) @ b from the same SVD
+                rank[s, k], norm[s, k] = r, x.norm().item()
+                res[s, k] = ((A @ x - b).norm() / math.sqrt(rows)).item()
+                smin[s, k] = S[r - 1].item()
     return LinearSystemResult(cols, rank, norm, res, smin, rows)
 
 

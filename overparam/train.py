@@ -755,8 +755,8 @@ def _probe_threads(members, datas, cfg, device) -> tuple[float, float, int]:
 
     Small kernels gain little from threads, and on a machine shared with other jobs an
     OpenMP team waiting on a descheduled thread can make a step 10-30x slower (measured
-    here: 46 ms vs 1.6 ms). Returns (batched s, loop s, threads) for the thread count
-    whose faster mode is fastest.
+    here: 46 ms vs 1.6 ms). Returns (batched s, loop s, threads); more threads are kept
+    only when their faster mode beats one thread's by 30 %.
     """
     n = torch.get_num_threads()
     tb, tl = _probe(members, datas, cfg, device)
@@ -764,7 +764,9 @@ def _probe_threads(members, datas, cfg, device) -> tuple[float, float, int]:
         return tb, tl, n
     with _threads(1):
         tb1, tl1 = _probe(members, datas, cfg, device)
-    return (tb1, tl1, 1) if min(tb1, tl1) < min(tb, tl) else (tb, tl, n)
+    # more threads only when clearly faster: the probe is a snapshot of a machine whose
+    # load changes, and a team of threads degrades far worse under load than one thread
+    return (tb, tl, n) if min(tb, tl) < 0.7 * min(tb1, tl1) else (tb1, tl1, 1)
 
 
 class _threads:
