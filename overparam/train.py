@@ -607,6 +607,7 @@ class _BatchedRun:
         self.members, self.cfg, self.device = members, cfg, device
         d0 = datas[members[0].data]
         self.stack = _Stack(members, d0.d, d0.n_classes, device, init=init)
+        self.d_in = d0.d
         self.M, self.n = len(members), d0.n_train
         uniq: dict[int, int] = {}
         xs = []
@@ -659,8 +660,15 @@ class _BatchedRun:
         return per.detach()
 
     @torch.no_grad()
-    def evaluate(self, chunk: int = 2048):
-        """Per-member (train_loss, train_err, test_loss, test_err), and test probs (M, n, C)."""
+    def evaluate(self, chunk: int | None = None):
+        """Per-member (train_loss, train_err, test_loss, test_err), and test probs (M, n, C).
+
+        ``chunk`` examples per forward; by default about 4 M hidden activations per chunk
+        over all members, so wide stacks stay in cache instead of streaming memory.
+        """
+        if chunk is None:
+            width = self.stack.width * (self.d_in if self.stack.arch == "cnn" else 1)
+            chunk = int(min(2048, max(64, 2 ** 22 // (self.M * width * self.stack.depth))))
         res = []
         probs = None
         for X, u, Y in ((self.Xs, self.u, self.Y), (self.Xt, self.ut, self.Yt)):
