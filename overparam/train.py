@@ -705,9 +705,10 @@ def _probe(members, datas, cfg, device, steps: int = 3, loop_sample: int = 3,
     """Seconds per optimizer step: batched stack of all members vs the per-model loop.
 
     The loop time is measured on up to ``loop_sample`` members spread over the bucket
-    and scaled to all of them. Batched and loop timings are interleaved ``repeats``
-    times and the fastest of each is kept, so a burst of load on a shared machine does
-    not decide. Uses throw-away parameters; no member state is touched.
+    and scaled to all of them. Batched and loop timings are interleaved up to
+    ``repeats`` times (fewer when one is more than twice as fast) and the fastest of
+    each is kept, so a burst of load on a shared machine does not decide. Uses
+    throw-away parameters; no member state is touched.
     """
     n = datas[members[0].data].n_train
     B = cfg.batch_size if 0 < cfg.batch_size < n else n
@@ -755,6 +756,8 @@ def _probe(members, datas, cfg, device, steps: int = 3, loop_sample: int = 3,
     for _ in range(repeats):
         tb.append(time_batched())
         tl.append(time_loop())
+        if max(min(tb), min(tl)) > 2 * min(min(tb), min(tl)):
+            break  # a clear winner: more repeats would only cost time
     return min(tb), min(tl)
 
 
