@@ -10,6 +10,8 @@ Introduced in: Chapter 7
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -69,6 +71,9 @@ class TicketsConfig:
     small_widths: tuple | None = None  # section 3: smaller starting net; None = half the widths
     transfer: bool = True          # run section 7 (ticket found with Adam, trained with SGD)
     sgd_lr: float = 0.05           # section 7: SGD (momentum 0.9) rate for this MLP
+    cpu_threads: int = 1           # CPU threads while training (0 = leave torch's setting):
+    #                                these small matrices run fastest on one thread, and on a
+    #                                shared 2-core machine two threads were 5x slower (measured)
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, DATASETS)
@@ -82,6 +87,7 @@ class TicketsConfig:
         check_positive("lr", self.lr)
         check_positive("supermask_lr", self.supermask_lr)
         check_positive("sgd_lr", self.sgd_lr)
+        check_positive("cpu_threads", self.cpu_threads, integer=True, allow_zero=True)
         if not 0 < self.speed_threshold < 1:
             raise ValueError(f"speed_threshold={self.speed_threshold!r} is not allowed; expected 0 < x < 1")
         if self.small_widths is not None:
@@ -124,6 +130,33 @@ PROFILES = {
                           long_factor=4, long_rounds=4, supermask_steps=3000,
                           rewind_steps=(0, 25, 50, 100, 200, 500, 1000)),
 }
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int, device) -> None:
+    """Run the block with ``n`` torch CPU threads (no change for n = 0 or a GPU), then restore.
+
+    Introduced in: Chapter 7
+    """
+    if n == 0 or torch.device(device).type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _threaded(fn):
+    """Run an experiment function under its config's ``cpu_threads``."""
+    @functools.wraps(fn)
+    def wrapper(first, data, *args, **kwargs):
+        cfg = first if isinstance(first, TicketsConfig) else first.cfg
+        with cpu_threads(cfg.cpu_threads, data.X_train.device):
+            return fn(first, data, *args, **kwargs)
+    return wrapper
 
 
 # --------------------------------------------------------------------------- data
@@ -193,6 +226,7 @@ def _sel(params, idx):
     return [p[idx] for p in params]
 
 
+@_threaded
 def run_imp(cfg: TicketsConfig, data: P.SplitData, seed: int = 0, log=_log) -> TicketResults:
     """Sections 1, 2, 5: IMP for every criterion and the late-reset tickets, one stack.
 
@@ -210,6 +244,7 @@ def run_imp(cfg: TicketsConfig, data: P.SplitData, seed: int = 0, log=_log) -> T
     return TicketResults(cfg, groups, res, seconds={"imp": time.perf_counter() - t0})
 
 
+@_threaded
 def run_controls(res: TicketResults, data: P.SplitData, seed: int = 0, log=_log) -> None:
     """Section 1 controls: the ticket masks with a fresh init (every round), and the
     tickets and re-inits trained ``long_factor`` times longer on the sparsest rounds.
@@ -265,6 +300,7 @@ def weight_movement(res: TicketResults) -> None:
     res.movement = {"in_ticket": np.array(ins), "rest": np.array(outs)}
 
 
+@_threaded
 def run_supermasks(res: TicketResults, data: P.SplitData, seed: int = 0, log=_log) -> None:
     """Section 6: Zhou et al.'s table: untrained masks on init / signed constant (best round),
     learned masks over the init / signed constant, and trained dense weights.
@@ -299,6 +335,7 @@ def run_supermasks(res: TicketResults, data: P.SplitData, seed: int = 0, log=_lo
     res.seconds["supermask"] = time.perf_counter() - t0
 
 
+@_threaded
 def run_pai(res: TicketResults, data: P.SplitData, seed: int = 0, log=_log) -> None:
     """Section 8: SNIP and GraSP masks at the densities of the IMP rounds, trained once.
 
@@ -328,6 +365,7 @@ def run_pai(res: TicketResults, data: P.SplitData, seed: int = 0, log=_log) -> N
     res.seconds["pai"] = time.perf_counter() - t0
 
 
+@_threaded
 def run_instability(res: TicketResults, data: P.SplitData, log=_log) -> None:
     """Section 9: instability vs rewind iteration k, for the dense net and the sparsest
     ticket (its mask on the values at k), and the ticket's accuracy when rewound to k.
@@ -369,6 +407,7 @@ def run_all(cfg: TicketsConfig, device="cpu", seed: int = 0, log=_log) -> Ticket
     return res
 
 
+@_threaded
 def run_bigger(res: TicketResults, data: P.SplitData, seed: int = 0, log=_log) -> None:
     """Section 3: IMP tickets of a smaller starting net (``small_widths``) against the main
     net's, compared at equal numbers of remaining weights.
@@ -429,6 +468,7 @@ def plot_bigger(res: TicketResults):
     return fig
 
 
+@_threaded
 def run_transfer(res: TicketResults, data: P.SplitData, seed: int = 0, log=_log) -> None:
     """Section 7: tickets found with Adam, rewound to init and trained with SGD, against
     tickets found with SGD (IMP in place) and random pruning under SGD.

@@ -99,3 +99,17 @@ def test_figures_render(res):
                 K.plot_groups(res, {"t": "large_final", "late": "late"}, "x")):
         assert fig.axes
     assert len(K.summary_table(res)) == TINY.rounds + 1
+
+
+def test_cpu_threads_is_restored_and_ignored_off_cpu():
+    import torch
+    original = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with K.cpu_threads(1, "cpu"):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with K.cpu_threads(1, "meta"):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(original)
