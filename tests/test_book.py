@@ -263,10 +263,12 @@ def test_mathjax_is_served_locally(smoke_book):
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium not installed")
-def test_page_renders_math_offline_in_chromium(smoke_book):
+def test_page_renders_math_offline_in_chromium(smoke_book, tmp_path):
     page = smoke_book.html / "book" / "chapters" / "90_tiny.html"
     proc = subprocess.run(
-        ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+        ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}",
          "--proxy-server=127.0.0.1:9", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120)
     assert "mjx-container" in proc.stdout  # MathJax typeset the page without the network
