@@ -460,7 +460,7 @@ def plot_bigger(res: TicketResults):
     plot_band(ax, b["count_small"].mean(1), b["acc_small"].T, label=f"start {b['small_widths']}", marker="s")
     c, _, _ = bigger_at_equal_weights(res)
     ax.axvline(c, color="grey", ls=":", label="compared here")
-    _logx(ax, b["count_big"].mean(1))
+    _logx(ax, b["count_big"].mean(1)[::2])
     ax.set_xlabel("remaining weights (count, log)")
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=8)
@@ -521,7 +521,7 @@ def _logx(ax, xs=None, invert: bool = True) -> None:
     ax.set_xscale("log")
     if xs is not None:
         ax.xaxis.set_major_locator(FixedLocator(sorted({float(f"{v:.3g}") for v in np.ravel(xs)})))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}" if v < 1000 else f"{v / 1e3:.3g}k"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     if invert and not ax.xaxis_inverted():
         ax.invert_xaxis()
