@@ -60,6 +60,10 @@ def test_interpolation_and_peak_indices():
     assert dd.interpolation_index(train, 0.0001) == 3 and dd.interpolation_index(train + 1, 0.01) is None
     test = np.array([[0.9, 0.5, 0.6, 0.4, 0.45], [0.9, 0.5, 0.7, 0.4, 0.4]])
     assert dd.peak_index(test) == 2  # the narrow end (index 0, 1) is never the peak
+    # a long under-fitting descent before the classical minimum (as in a wide full grid):
+    # the peak is the maximum after that minimum, not the narrow end
+    curve = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.5, 0.6, 0.55, 0.5, 0.45, 0.4]])
+    assert dd.peak_index(curve) == 7
 
 
 def test_profiles_are_sized_as_the_issue_asks():
