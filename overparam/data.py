@@ -149,17 +149,27 @@ def load_mnist1d(*, cache_dir=None) -> dict:
 
     Introduced in: Chapter 3
     """
+    return _cached_mnist1d("default", {}, cache_dir)
+
+
+def _cached_mnist1d(name: str, overrides: dict, cache_dir) -> dict:
+    """Generate MNIST-1D with ``get_dataset_args()`` changed by ``overrides``, once.
+
+    Kept in memory under ``name`` and on disk as ``<cache_dir>/mnist1d_<name>.npz``
+    (written atomically; a corrupt file is regenerated). The global NumPy random state,
+    which ``make_dataset`` reseeds, is restored afterwards.
+    """
     import os
     from pathlib import Path
 
     import numpy as np
 
-    if "default" in _MNIST1D_MEMORY:
-        return _MNIST1D_MEMORY["default"]
+    if name in _MNIST1D_MEMORY:
+        return _MNIST1D_MEMORY[name]
     if cache_dir is None:
         from .results import default_results_dir
         cache_dir = default_results_dir() / "cache"
-    path = Path(cache_dir) / "mnist1d_default.npz"
+    path = Path(cache_dir) / f"mnist1d_{name}.npz"
     keys = ("x", "y", "x_test", "y_test")
     ds = None
     if path.exists():
@@ -170,9 +180,12 @@ def load_mnist1d(*, cache_dir=None) -> dict:
             ds = None
     if ds is None:
         from mnist1d.data import get_dataset_args, make_dataset
+        args = get_dataset_args()
+        for k, v in overrides.items():
+            setattr(args, k, v)
         state = np.random.get_state()
         try:
-            raw = make_dataset(get_dataset_args())
+            raw = make_dataset(args)
         finally:
             np.random.set_state(state)
         ds = {"x": raw["x"].astype(np.float32), "y": raw["y"].astype(np.int64),
@@ -182,7 +195,7 @@ def load_mnist1d(*, cache_dir=None) -> dict:
         with open(tmp, "wb") as fh:
             np.savez(fh, **ds)
         os.replace(tmp, path)
-    _MNIST1D_MEMORY["default"] = ds
+    _MNIST1D_MEMORY[name] = ds
     return ds
 
 
@@ -280,48 +293,11 @@ def load_mnist1d_task(task: str = "hard", *, cache_dir=None) -> dict:
 
     Introduced in: Chapter 4
     """
-    import os
-    from pathlib import Path
-
-    import numpy as np
-
     from .config import check_choice
     check_choice("task", task, MNIST1D_TASKS)
     if task == "hard":
         return load_mnist1d(cache_dir=cache_dir)
-    if "easy" in _MNIST1D_MEMORY:
-        return _MNIST1D_MEMORY["easy"]
-    if cache_dir is None:
-        from .results import default_results_dir
-        cache_dir = default_results_dir() / "cache"
-    path = Path(cache_dir) / "mnist1d_easy.npz"
-    keys = ("x", "y", "x_test", "y_test")
-    ds = None
-    if path.exists():
-        try:
-            with np.load(path) as f:
-                ds = {k: f[k] for k in keys}
-        except (OSError, ValueError, KeyError):
-            ds = None
-    if ds is None:
-        from mnist1d.data import get_dataset_args, make_dataset
-        args = get_dataset_args()
-        for k, v in _MNIST1D_EASY.items():
-            setattr(args, k, v)
-        state = np.random.get_state()
-        try:
-            raw = make_dataset(args)
-        finally:
-            np.random.set_state(state)
-        ds = {"x": raw["x"].astype(np.float32), "y": raw["y"].astype(np.int64),
-              "x_test": raw["x_test"].astype(np.float32), "y_test": raw["y_test"].astype(np.int64)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **ds)
-        os.replace(tmp, path)
-    _MNIST1D_MEMORY["easy"] = ds
-    return ds
+    return _cached_mnist1d("easy", _MNIST1D_EASY, cache_dir)
 
 
 def load_digits_split(*, n_test: int = 497, seed: int = 0) -> dict:
