@@ -88,6 +88,9 @@ class SpectraConfig:
             if not isinstance(val, tuple) or len(val) < 2:
                 raise ValueError(f"{name}={val!r} is not allowed; expected a list of >= 2 integers")
             check_positive(name, list(val), integer=True)
+            if any(b <= a for a, b in zip(val, val[1:])):
+                raise ValueError(f"{name}={val!r} is not allowed; expected strictly increasing "
+                                 "values (the claims compare the last setting with the first)")
         if min(self.ks) < 2:
             raise ValueError(f"ks={self.ks!r} is not allowed; every k must be >= 2")
         if self.n_retrain < 3:
@@ -261,7 +264,14 @@ def _top(tr: Trained, i: int, k: int, which: str = "H") -> np.ndarray:
                                    generator=torch.Generator().manual_seed(i))
 
 
-def _window(cfg: SpectraConfig) -> int:
+def outlier_window(cfg: SpectraConfig) -> int:
+    """How many of the largest eigenvalues the outlier rule and the ranked plots look at.
+
+    ``2 * max(k, max(ks)) + 10``: room for about twice the largest class count, so that
+    the largest-gap rule of :func:`count_outliers` can find a gap below ``k`` outliers.
+
+    Introduced in: Chapter 2
+    """
     return 2 * max(max(cfg.ks), cfg.k) + 10
 
 
@@ -291,10 +301,10 @@ def bulk_and_outliers(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> Bul
     specs, fz, no, top = [], [], [], []
     for i in range(tr.thetas.shape[0]):
         sp = _spectrum(tr, i, cfg, seed=seed + i)
-        lam = sp.eigenvalues if sp.exact else _top(tr, i, _window(cfg))
+        lam = sp.eigenvalues if sp.exact else _top(tr, i, outlier_window(cfg))
         specs.append(sp)
         fz.append(sp.mass(-cfg.zero_tol * lam[0], cfg.zero_tol * lam[0]))
-        no.append(count_outliers(lam, _window(cfg)))
+        no.append(count_outliers(lam, outlier_window(cfg)))
         top.append(lam[0])
         _log(f"section 1: net {i + 1}/{tr.thetas.shape[0]} spectrum done")
     return BulkResult(specs, tr.mlp.n_params, tl, se, np.array(fz), np.array(no), np.array(top), tr)
@@ -314,7 +324,7 @@ class SweepResult:
 
 def _sweep(cfg: SpectraConfig, name: str, values, seed: int, device, with_zero: bool,
            window: int | None = None) -> SweepResult:
-    W = window or _window(cfg)
+    W = window or outlier_window(cfg)
     R, S = cfg.n_seeds, len(values)
     top = np.full((R, S, W), np.nan)
     no = np.zeros((R, S), dtype=int)
@@ -451,9 +461,6 @@ def top_eigenvalue_fluctuations(cfg: SpectraConfig, *, seed: int = 0, device="cp
     lam = np.asarray(lam, dtype=float)
     nl, ns = _st.norm.fit(lam)
     gl, gs = _st.gumbel_r.fit(lam)
-
-    def ll_diff(x):
-        return float(np.mean(_st.gumbel_r.logpdf(x, gl, gs) - _st.norm.logpdf(x, nl, ns)))
 
     diffs = _st.gumbel_r.logpdf(lam, gl, gs) - _st.norm.logpdf(lam, nl, ns)
     return FluctuationResult(
@@ -727,7 +734,13 @@ def plot_line(res: LargeSmallResult):
 SOURCE = "Sagun 2017 talk (source 001)"
 
 
-def _slope(x, Y) -> np.ndarray:
+def slopes(x, Y) -> np.ndarray:
+    """Least-squares slope of each row of ``Y`` (shape (R, S)) against ``x`` (S,), shape (R,).
+
+    Section 2 uses it for the outlier count vs k, one slope per seed.
+
+    Introduced in: Chapter 2
+    """
     x = np.asarray(x, dtype=float)
     return np.array([np.polyfit(x, row, 1)[0] for row in np.asarray(Y, dtype=float)])
 
@@ -756,7 +769,7 @@ def chapter_claims(cfg: SpectraConfig, profile: str, seed: int, *, bulk: BulkRes
             f"fraction with |lambda| <= {cfg.zero_tol} lambda_max, over seeds; reproduced if "
             "the 95 % CI is above 0.9")
     if by_k is not None:
-        e = mean_ci(_slope(by_k.values, by_k.n_outliers))
+        e = mean_ci(slopes(by_k.values, by_k.n_outliers))
         add("Changing k gives rise to roughly k large eigenvalues", e, C.judge_near(e, 1.0, 0.3),
             "slope of the outlier count (largest-gap rule) vs k, per seed; reproduced if the "
             "CI lies in [0.7, 1.3]")
@@ -801,7 +814,8 @@ def chapter_claims(cfg: SpectraConfig, profile: str, seed: int, *, bulk: BulkRes
                 f"GD minus SGD test misclassifications on {sgd_gd.dataset}, Welch CI over seeds; "
                 "reproduced if above 0")
         e = diff_ci(sgd_gd.errors[("small", "SGD")], sgd_gd.errors[("large", "SGD")])
-        add("The large net makes fewer test errors than the small one (SGD; talk: 256 vs 174)",
+        add("The large net makes fewer test errors than the small one (SGD; talk: "
+            f"{TALK_MISCLASSIFICATIONS[('small', 'SGD')]} vs {TALK_MISCLASSIFICATIONS[('large', 'SGD')]})",
             e, C.judge_above(e, 0.0),
             "small minus large test misclassifications, Welch CI over seeds; reproduced if above 0")
     if line is not None:

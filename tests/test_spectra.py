@@ -21,6 +21,18 @@ def test_profiles_resolve_and_validate():
         config.resolve_profile(spectra.PROFILES, "smoke", width=-3)
     with pytest.raises(ValueError, match="dataset"):
         config.resolve_profile(spectra.PROFILES, "smoke", dataset="cifar")
+    # the claims compare the last setting of a sweep with the first: order matters
+    with pytest.raises(ValueError, match="widths=.*strictly increasing"):
+        config.resolve_profile(spectra.PROFILES, "smoke", widths=[8, 4])
+    with pytest.raises(ValueError, match="batch_sizes"):
+        config.resolve_profile(spectra.PROFILES, "smoke", batch_sizes=[5, 5])
+
+
+def test_outlier_window_and_slopes():
+    cfg = config.resolve_profile(spectra.PROFILES, "smoke", ks=[2, 7], k=3)
+    assert spectra.outlier_window(cfg) == 2 * 7 + 10
+    Y = np.array([[1.0, 3.0, 5.0], [2.0, 2.0, 2.0], [0.0, 1.0, 5.0]])
+    np.testing.assert_allclose(spectra.slopes([1, 2, 3], Y), [2.0, 0.0, 2.5], atol=1e-12)
 
 
 def test_count_outliers_finds_the_gap():
