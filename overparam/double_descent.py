@@ -75,7 +75,8 @@ class DoubleDescentConfig:
         check_positive("rf_noise", self.rf_noise, allow_zero=True)
         check_positive("rf_lambdas", list(self.rf_lambdas), allow_zero=True)
         if 0.0 not in self.rf_lambdas:
-            raise ValueError("rf_lambdas must contain 0.0 (the minimum-norm solution)")
+            raise ValueError(f"rf_lambdas={self.rf_lambdas!r} is not allowed; it must contain 0.0 "
+                             "(the minimum-norm solution) and ridge strengths >= 0")
         check_positive("lr", self.lr)
         check_choice("optimizer", self.optimizer, ("sgd", "adam"))
         for name in ("widths", "sample_ns", "emc_ns", "emc_widths"):
@@ -87,8 +88,23 @@ class DoubleDescentConfig:
         check_fraction("label_noise", list(self.label_noise))
         check_fraction("sample_noise", self.sample_noise)
         check_fraction("interp_tol", self.interp_tol)
-        if self.n_train > 4000 or max(self.sample_ns + self.emc_ns) > 4000:
-            raise ValueError("n_train, sample_ns and emc_ns are allowed up to 4000 (MNIST-1D's training set)")
+        for name in ("widths", "emc_widths", "cnn_widths"):
+            val = tuple(getattr(self, name))
+            if any(b <= a for a, b in zip(val, val[1:])):
+                raise ValueError(f"{name}={val!r} is not allowed; expected strictly increasing "
+                                 "widths (the peak and the widest model are read by position)")
+        for name in ("label_noise", "sample_ns", "emc_ns", "emc_widths"):
+            if len(getattr(self, name)) == 0:
+                raise ValueError(f"{name}=() is not allowed; expected at least one value")
+        nz = tuple(self.label_noise)
+        if any(b <= a for a, b in zip(nz, nz[1:])):
+            raise ValueError(f"label_noise={nz!r} is not allowed; expected strictly increasing "
+                             "fractions (the claims compare the highest level with the lowest)")
+        for name in ("n_train", "sample_ns", "emc_ns"):
+            val = getattr(self, name)
+            if max(val if isinstance(val, tuple) else (val,)) > 4000:
+                raise ValueError(f"{name}={val!r} is not allowed; expected values up to 4000 "
+                                 "(MNIST-1D's training set)")
 
     def train_config(self) -> TrainConfig:
         """The :class:`TrainConfig` shared by every MLP of the chapter."""
@@ -449,7 +465,10 @@ def width_sweep(cfg: DoubleDescentConfig, *, seed: int = 0, device: torch.device
 
     Introduced in: Chapter 3
     """
+    check_choice("arch", arch, ("mlp", "cnn"))
     widths = tuple(widths if widths is not None else (cfg.widths if arch == "mlp" else cfg.cnn_widths))
+    if not widths:
+        raise ValueError(f"widths={widths!r} is not allowed; expected at least one width for arch={arch!r}")
     seeds = [seed + k for k in range(cfg.n_seeds)]
     noises = [float(x) for x in cfg.label_noise]
     datas, index = mnist1d_sets(cfg.n_train, noises, seeds, device)
@@ -895,14 +914,23 @@ def build_claims(rf: RandomFeaturesResult, ls: LinearSystemResult, sw: WidthSwee
             "reproduced if the whole CI lies above 0", "Nakkiran et al. 2019, via " + SOURCE)
     # 7. Neyshabur
     i0n = interpolation_index(sw.train_err[0], tol)
-    ref = i0n if i0n is not None else int(np.argmin(sw.train_err[0].mean(0)))
-    est = diff_ci(sw.test_err[0][:, ref], sw.test_err[0][:, -1])
-    where = (f"the first fitting width {sw.widths[ref]}" if i0n is not None else
-             f"width {sw.widths[ref]} (no width fitted; lowest training error)")
-    add(f"Without label noise, test error keeps falling past the width that fits the training set "
-        f"(measured: test error at {where} minus at width {sw.widths[-1]})",
-        est, _claims.judge_above(est, 0.0), "reproduced if the whole CI lies above 0",
-        "Neyshabur et al. 2015, via " + SOURCE)
+    text = ("Without label noise" if sw.noises[0] == 0 else
+            f"With the lowest label noise ({sw.noises[0]:.0%}; the source has none)")
+    text += ", test error keeps falling past the width that fits the training set"
+    if i0n is not None and i0n < len(sw.widths) - 1:
+        est = diff_ci(sw.test_err[0][:, i0n], sw.test_err[0][:, -1])
+        add(f"{text} (measured: test error at the first fitting width {sw.widths[i0n]} minus at "
+            f"width {sw.widths[-1]})", est, _claims.judge_above(est, 0.0),
+            "reproduced if the whole CI lies above 0", "Neyshabur et al. 2015, via " + SOURCE)
+    else:
+        # nothing lies past the fitting width: comparing the widest model with itself
+        # would measure 0 and test nothing
+        low = float(sw.train_err[0].mean(0).min())
+        why = ("no width fitted" if i0n is None else "only the widest model fitted")
+        add(f"{text} ({why}: measured value is the lowest mean training error)",
+            Estimate(low, low, low, S), _claims.NOT_REPRODUCED,
+            f"not reproduced: {why} the training set, so no wider model to compare",
+            "Neyshabur et al. 2015, via " + SOURCE)
     # 8. bias-variance
     probs = sw.test_probs[k]
 

@@ -77,6 +77,19 @@ def test_profiles_are_sized_as_the_issue_asks():
         config.resolve_profile(dd.PROFILES, "quick", label_noise=[0.0, 1.5])
     with pytest.raises(ValueError, match="n_train"):
         config.resolve_profile(dd.PROFILES, "quick", n_train=5000)
+    with pytest.raises(ValueError, match="emc_ns"):
+        config.resolve_profile(dd.PROFILES, "quick", emc_ns=(500, 8000))
+    # peaks, widest models and noise levels are read by position: order is checked
+    with pytest.raises(ValueError, match="widths=.*strictly increasing"):
+        config.resolve_profile(dd.PROFILES, "quick", widths=(8, 64, 16))
+    with pytest.raises(ValueError, match="label_noise=.*strictly increasing"):
+        config.resolve_profile(dd.PROFILES, "quick", label_noise=[0.2, 0.0])
+    with pytest.raises(ValueError, match="label_noise"):
+        config.resolve_profile(dd.PROFILES, "quick", label_noise=[])
+    with pytest.raises(ValueError, match="rf_lambdas"):
+        config.resolve_profile(dd.PROFILES, "quick", rf_lambdas=(1e-2,))
+    with pytest.raises(ValueError, match="arch"):
+        dd.width_sweep(dd.PROFILES["smoke"], arch="resnet")
 
 
 def test_tiny_sweeps_resume_and_give_judged_claims(tmp_path):
@@ -105,3 +118,39 @@ def test_tiny_sweeps_resume_and_give_judged_claims(tmp_path):
     cl = dd.build_claims(rf, ls, sw, cfg, emc=emc, samples=ss, profile="smoke")
     assert len(cl) >= 10 and all(c.verdict in claims.VERDICTS for c in cl)
     assert all(c.ci_low <= c.measured <= c.ci_high for c in cl)
+
+
+def _synthetic_sweep(train_err, test_err):
+    """A WidthSweep with one noise level (0 %), given (S, W) train and test errors."""
+    train_err, test_err = np.asarray(train_err, float)[None], np.asarray(test_err, float)[None]
+    K, S, W = train_err.shape
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(10), size=(K, S, W, 20))
+    curve = np.repeat(test_err[..., None], 3, axis=-1)
+    return dd.WidthSweep(np.array([8, 16, 32, 64][:W]), np.array([0.0]), np.arange(S),
+                         np.arange(W) + 1, np.array([1, 2, 3]), train_err, test_err, train_err,
+                         test_err, curve, np.repeat(train_err[..., None], 3, axis=-1), probs,
+                         rng.integers(0, 10, 20), 100, {})
+
+
+def test_neyshabur_claim_compares_the_fitting_width_with_a_wider_one():
+    cfg = dd.PROFILES["smoke"]
+    rf = dd.random_features_sweep(20, 5, n_ratios=8, n_seeds=3)
+    ls = dd.linear_system_sweep(6, n_seeds=3)
+
+    def row(sw):
+        rows = [c for c in dd.build_claims(rf, ls, sw, cfg) if "keeps falling" in c.claim]
+        assert len(rows) == 1
+        return rows[0]
+
+    falls = _synthetic_sweep([[0.5, 0.0, 0.0, 0.0]] * 3,
+                             [[0.5, 0.40, 0.30, 0.20], [0.5, 0.42, 0.31, 0.22], [0.5, 0.41, 0.29, 0.21]])
+    r = row(falls)
+    assert r.verdict == claims.REPRODUCED and "width 16 minus at width 64" in r.claim
+    assert r.measured == pytest.approx(0.41 - 0.21)
+    rises = dataclasses.replace(falls, test_err=0.6 - falls.test_err)
+    assert row(rises).verdict == claims.NOT_REPRODUCED
+    # nothing fits, or only the widest fits: there is no wider model to compare with
+    for tr in ([[0.5, 0.4, 0.3, 0.2]] * 3, [[0.5, 0.4, 0.3, 0.0]] * 3):
+        r = row(dataclasses.replace(falls, train_err=np.asarray(tr)[None]))
+        assert r.verdict == claims.NOT_REPRODUCED and "no wider model" in r.rule
