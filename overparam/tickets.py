@@ -105,10 +105,13 @@ class TicketsConfig:
                              "'large_final' (the tickets) and 'random' (random pruning)")
         if self.long_rounds > self.rounds:
             raise ValueError(f"long_rounds={self.long_rounds} is not allowed; expected <= rounds={self.rounds}")
-        for k in (self.late_step, *self.rewind_steps):
-            if k >= self.steps:
-                raise ValueError(f"rewind step {k} is not allowed; expected < steps={self.steps}")
         check_positive("rewind_steps", list(self.rewind_steps), integer=True, allow_zero=True)
+        if self.late_step >= self.steps:
+            raise ValueError(f"late_step={self.late_step!r} is not allowed; expected an integer "
+                             f">= 0 and < steps={self.steps}")
+        if any(k >= self.steps for k in self.rewind_steps):
+            raise ValueError(f"rewind_steps={self.rewind_steps!r} is not allowed; expected integers "
+                             f">= 0 and < steps={self.steps}")
 
     def net(self, d: int, n_classes: int) -> P.Net:
         w = self.widths if self.arch == "mlp" else (self.widths[0],) * len(self.widths)
@@ -527,7 +530,11 @@ def _logx(ax, xs=None, invert: bool = True) -> None:
         ax.invert_xaxis()
 
 
-def _pct(res: TicketResults, group: str = "large_final") -> np.ndarray:
+def pct_remaining(res: TicketResults, group: str = "large_final") -> np.ndarray:
+    """Percentage of weights remaining after each IMP round (R + 1,), mean over the group's seeds.
+
+    Introduced in: Chapter 7
+    """
     return 100 * res.imp.density[:, res.groups[group]].mean(1)
 
 
@@ -538,7 +545,7 @@ def plot_tickets(res: TicketResults):
     Introduced in: Chapter 7
     """
     imp, g, gr = res.imp, res.groups["large_final"], res.groups["random"]
-    x = _pct(res)
+    x = pct_remaining(res)
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     axes = axes.ravel()
     thr = 100 * (1 - res.cfg.speed_threshold)
@@ -576,10 +583,10 @@ def plot_groups(res: TicketResults, groups: dict, title: str, extra: dict | None
     """
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for lab, grp in groups.items():
-        plot_band(ax, _pct(res, grp), res.imp.test_acc[:, res.groups[grp]].T, label=lab, marker="o")
+        plot_band(ax, pct_remaining(res, grp), res.imp.test_acc[:, res.groups[grp]].T, label=lab, marker="o")
     for lab, (x, s) in (extra or {}).items():
         plot_band(ax, x, s, label=lab, marker="s")
-    _logx(ax, _pct(res))
+    _logx(ax, pct_remaining(res))
     ax.set_xlabel("% of weights remaining (log)")
     ax.set_ylabel("test accuracy")
     ax.set_title(title)
@@ -593,7 +600,7 @@ def plot_movement(res: TicketResults):
 
     Introduced in: Chapter 7
     """
-    x = _pct(res)[1:]
+    x = pct_remaining(res)[1:]
     fig, ax = plt.subplots(figsize=(6.4, 4))
     plot_band(ax, x, res.movement["in_ticket"].T, label="weights in the ticket", marker="o")
     plot_band(ax, x, res.movement["rest"].T, label="weights pruned away", marker="s")
@@ -665,7 +672,7 @@ def summary_table(res: TicketResults) -> pd.DataFrame:
     Introduced in: Chapter 7
     """
     imp = res.imp
-    cols = {"% weights": _pct(res)}
+    cols = {"% weights": pct_remaining(res)}
     for name, idx in res.groups.items():
         lab = "late reset" if name == "late" else name
         cols[lab] = 100 * imp.test_acc[:, idx].mean(1)

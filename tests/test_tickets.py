@@ -33,7 +33,8 @@ def test_profiles_validate_and_resolve():
     ({"rate": 1.0}, "rate=1.0 is not allowed"), ({"rate": 0}, "rate=0 is not allowed"),
     ({"criteria": ("large_final", "random", "huge")}, "criteria='huge'"),
     ({"criteria": ("large_final", "movement")}, "must contain"),
-    ({"n_seeds": 1}, "n_seeds"), ({"late_step": 600}, "rewind step 600"),
+    ({"n_seeds": 1}, "n_seeds"), ({"late_step": 600}, "late_step=600 is not allowed"),
+    ({"rewind_steps": (0, 400)}, "rewind_steps=\\(0, 400\\) is not allowed"),
     ({"dataset": "cifar"}, "dataset='cifar'"),
 ])
 def test_bad_values_give_one_clear_error(bad, match):
