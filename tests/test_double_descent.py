@@ -8,6 +8,7 @@ import torch
 from overparam import claims, config
 from overparam import double_descent as dd
 from overparam.results import ResultStore
+from overparam.stats import mean_ci
 
 
 def test_ridge_fit_matches_pinv_and_normal_equations():
@@ -154,3 +155,27 @@ def test_neyshabur_claim_compares_the_fitting_width_with_a_wider_one():
     for tr in ([[0.5, 0.4, 0.3, 0.2]] * 3, [[0.5, 0.4, 0.3, 0.0]] * 3):
         r = row(dataclasses.replace(falls, train_err=np.asarray(tr)[None]))
         assert r.verdict == claims.NOT_REPRODUCED and "no wider model" in r.rule
+
+
+def test_sample_wise_claim_is_not_fooled_by_seed_noise():
+    cfg = dd.PROFILES["smoke"]
+    rf = dd.random_features_sweep(20, 5, n_ratios=8, n_seeds=3)
+    ls = dd.linear_system_sweep(6, n_seeds=3)
+    sw = _synthetic_sweep([[0.5, 0.0, 0.0, 0.0]] * 3, [[0.5, 0.4, 0.3, 0.2]] * 3)
+    ns = np.array([100, 200, 400, 800, 1600, 3200])
+    rng = np.random.default_rng(1)
+
+    def verdict(test_err):
+        ss = dd.SampleSweep(ns, test_err, np.zeros_like(test_err), 64, 0.2)
+        rows = [c for c in dd.build_claims(rf, ls, sw, cfg, samples=ss) if "More data" in c.claim]
+        return rows[0].verdict
+
+    # a falling curve plus seed noise: the old rule (mean of each seed's largest step) would
+    # have called it reproduced; choosing the step on the mean curve does not
+    falling = np.linspace(0.5, 0.4, 6) + rng.normal(0, 0.03, (8, 6))
+    assert mean_ci(np.diff(falling, axis=1).max(1)).low > 0
+    assert verdict(falling) != claims.REPRODUCED
+    # a real bump between n = 400 and 800 in every seed
+    bumped = np.linspace(0.5, 0.3, 6) + rng.normal(0, 0.005, (8, 6))
+    bumped[:, 3] += 0.1
+    assert verdict(bumped) == claims.REPRODUCED
