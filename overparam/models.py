@@ -24,8 +24,12 @@ from .config import check_positive
 # --------------------------------------------------------------------------- helpers
 
 
-def _uniform(shape, bound, generator, device):
-    """U(-bound, bound) samples; ``bound`` broadcasts against ``shape``."""
+def uniform_init(shape, bound, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
+    """U(-bound, bound) samples, as nn.Linear / nn.Conv draw their initial values.
+
+    ``bound`` is a number or a tensor broadcasting against ``shape`` (one bound per member).
+    Introduced in: Chapter 1
+    """
     return (torch.rand(shape, generator=generator, device=device) * 2 - 1) * bound
 
 
@@ -38,8 +42,8 @@ def _linear_init(n_models, fan_in, fan_out, generator, device):
     fan_in_t = torch.as_tensor(fan_in, dtype=torch.float32, device=device).reshape(-1, 1, 1)
     bound = fan_in_t.expand(n_models, 1, 1).rsqrt()
     max_in = int(torch.as_tensor(fan_in).max())
-    W = _uniform((n_models, fan_out, max_in), bound, generator, device)
-    b = _uniform((n_models, fan_out), bound[:, :, 0], generator, device)
+    W = uniform_init((n_models, fan_out, max_in), bound, generator, device)
+    b = uniform_init((n_models, fan_out), bound[:, :, 0], generator, device)
     return W, b
 
 
@@ -144,7 +148,7 @@ class StackedCNN(Stacked):
         self.sizes = _check_sizes("n_filters", n_filters)
         M, F_max = len(self.sizes), int(self.sizes.max())
         # Conv1d default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = 1 * 4.
-        kernels = _uniform((M, F_max, 4), 0.5, generator, device)
+        kernels = uniform_init((M, F_max, 4), 0.5, generator, device)
         W, b = _linear_init(M, self.sizes, 1, generator, device)
         live = (torch.arange(F_max, device=device)[None] < self.sizes.to(device)[:, None]).float()
         self.params = {"kernels": kernels * live[:, :, None], "w": W[:, 0] * live, "b": b[:, 0]}

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import check_choice, check_positive
+from .models import uniform_init
 
 ARCHS = ("mlp", "cnn")
 OPTIMIZERS = ("sgd", "adam")
@@ -223,10 +224,6 @@ def _stderr(msg: str) -> None:
 # --------------------------------------------------------------------------- parameters
 
 
-def _uniform(shape, bound: float, gen: torch.Generator) -> torch.Tensor:
-    return (torch.rand(shape, generator=gen) * 2 - 1) * bound
-
-
 def _cnn_lengths(d: int, depth: int) -> list[int]:
     """Sequence length after each conv layer (kernel 5, stride 2, padding 2)."""
     lengths = [d]
@@ -256,19 +253,19 @@ def init_params(member: Member, d: int, n_classes: int) -> list[torch.Tensor]:
         dims = [d] + [w] * member.depth + [n_classes]
         for fan_in, fan_out in zip(dims[:-1], dims[1:]):
             bound = 1 / math.sqrt(fan_in)
-            params.append(_uniform((fan_out, fan_in), bound, gen).T.contiguous())
-            params.append(_uniform((fan_out,), bound, gen))
+            params.append(uniform_init((fan_out, fan_in), bound, gen).T.contiguous())
+            params.append(uniform_init((fan_out,), bound, gen))
     else:
         c_in = 1
         for _ in range(member.depth):
             bound = 1 / math.sqrt(c_in * _CNN_KERNEL)
-            params.append(_uniform((w, c_in, _CNN_KERNEL), bound, gen))
-            params.append(_uniform((w,), bound, gen))
+            params.append(uniform_init((w, c_in, _CNN_KERNEL), bound, gen))
+            params.append(uniform_init((w,), bound, gen))
             c_in = w
         fan_in = w * _cnn_lengths(d, member.depth)[-1]
         bound = 1 / math.sqrt(fan_in)
-        params.append(_uniform((n_classes, fan_in), bound, gen).T.contiguous())
-        params.append(_uniform((n_classes,), bound, gen))
+        params.append(uniform_init((n_classes, fan_in), bound, gen).T.contiguous())
+        params.append(uniform_init((n_classes,), bound, gen))
     return params
 
 
