@@ -134,20 +134,11 @@ def accuracy_1101(model, X: torch.Tensor, y: torch.Tensor, chunk: int = 64,
     """
     out = []
     for s in range(0, model.n_models, chunk):
-        sub = _slice(model, s, s + chunk)
+        sub = model.select(s, s + chunk)
         hits = sum(((sub(X[b:b + batch]) > 0).float() == y[b:b + batch]).float().sum(-1)
                    for b in range(0, len(y), batch))
         out.append(hits / len(y))
     return torch.cat(out)
-
-
-def _slice(model, start: int, stop: int):
-    """A view of members start:stop of a stacked model (same class, sliced params)."""
-    sub = object.__new__(type(model))
-    sub.__dict__.update(model.__dict__)
-    sub.params = {k: v[start:stop] for k, v in model.params.items()}
-    sub.sizes = model.sizes[start:stop]
-    return sub
 
 
 @dataclass

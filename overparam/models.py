@@ -71,6 +71,15 @@ class Stacked:
         """The tensors an optimizer updates (each with leading dim n_models)."""
         return [self.params[k] for k in self.trainable]
 
+    def select(self, start: int, stop: int) -> "Stacked":
+        """Members ``start:stop`` as a stacked model of the same class (views, no copies)."""
+        sub = object.__new__(type(self))
+        sub.__dict__.update(self.__dict__)
+        sub.params = {k: v[start:stop] for k, v in self.params.items()}
+        sub.sizes = self.sizes[start:stop]
+        sub.n_trained = self.n_trained[start:stop]
+        return sub
+
     def requires_grad_(self) -> "Stacked":
         for k in self.trainable:
             self.params[k].requires_grad_(True)

@@ -78,3 +78,13 @@ def test_bad_widths_raise():
         StackedMLP1([2, -1])
     with pytest.raises(ValueError, match="n_filters"):
         StackedCNN([0])
+
+
+def test_select_gives_the_members_rows():
+    g = torch.Generator().manual_seed(7)
+    cnn = StackedCNN([1, 2, 3, 4], generator=g)
+    X = torch.rand(6, 64) - 0.5
+    sub = cnn.select(1, 3)
+    assert isinstance(sub, StackedCNN) and sub.n_models == 2
+    assert sub.sizes.tolist() == [2, 3] and sub.n_trained.tolist() == [11, 16]
+    torch.testing.assert_close(sub(X), cnn(X)[1:3])
