@@ -1,7 +1,7 @@
 """Speed of the batched sweep engine against a per-model loop, in one run on one machine.
 
 For MLPs 40-h-10 with h = 8, 64, 256, 512 it trains the same grid of members (different
-seeds and label-noise draws) on MNIST-1D three ways through ``overparam.train``:
+seeds and label-noise draws) on MNIST-1D three ways through ``overparam.engine.sweep``:
 ``mode="loop"`` (one model at a time), ``mode="batched"`` (one stacked computation) and
 ``mode="auto"`` (what the engine chooses, with its fallback). It prints the speed-ups over
 the loop and the achieved training GFLOP/s as a share of this machine's own fp32 matmul
@@ -23,7 +23,7 @@ import time
 import torch
 
 from overparam import config, data
-from overparam.train import Member, TrainConfig, TrainData, train_ensemble, training_flops
+from overparam.engine.sweep import Member, TrainConfig, TrainData, train_ensemble, training_flops
 
 
 def matmul_rate(device: torch.device, size: int = 1024, seconds: float = 1.0) -> float:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from overparam import config
 from overparam.data import make_pattern_1101
-from overparam.exploration import sweep_cnn, validation_1101
+from overparam.chapters.exploration import sweep_cnn, validation_1101
 from overparam.models import HyperCNN, NaiveCNN
 
 

@@ -20,7 +20,8 @@ import time
 import numpy as np
 import torch
 
-from overparam import data, hessian, spectra
+from overparam import data, hessian
+from overparam.chapters import hessian_spectra as spectra
 
 
 def _time(fn, repeats: int, device: torch.device) -> float:

@@ -17,7 +17,7 @@ import time
 import torch
 
 from overparam import pruning as P
-from overparam import tickets
+from overparam.chapters import lottery_tickets as tickets
 from overparam.config import resolve_device
 
 

@@ -36,11 +36,11 @@ from .claims import CLAIMS_MIME, VERDICTS
 # Chapter name -> "module:attribute" of its profile table, used to validate ``-p`` values
 # before anything runs. Each chapter adds its line here.
 PROFILE_TABLES: dict[str, str] = {
-    "01_exploration": "overparam.exploration:PROFILES",
-    "03_double_descent": "overparam.double_descent:PROFILES",
-    "02_hessian_spectra": "overparam.spectra:PROFILES",
-    "04_variance_metrics": "overparam.variance:PROFILES",
-    "07_lottery_tickets": "overparam.tickets:PROFILES",
+    "01_exploration": "overparam.chapters.exploration:PROFILES",
+    "03_double_descent": "overparam.chapters.double_descent:PROFILES",
+    "02_hessian_spectra": "overparam.chapters.hessian_spectra:PROFILES",
+    "04_variance_metrics": "overparam.chapters.variance_metrics:PROFILES",
+    "07_lottery_tickets": "overparam.chapters.lottery_tickets:PROFILES",
 }
 
 # Names every chapter's parameters cell holds; they are set with --profile/--device/--seed.

@@ -1,4 +1,9 @@
-"""Profiles, device choice, seeding and parameter validation shared by every chapter.
+"""Profiles, device choice, seeding, threads, logging and parameter validation.
+
+The small helpers every chapter and tool shares live here, once each:
+:func:`seed_stream` (independent random streams derived from one seed),
+:class:`threads` (CPU thread limit as a context manager or decorator) and
+:data:`log` / :class:`Progress` (one logger; progress lines go to stderr).
 
 Each chapter defines its own frozen dataclass of knobs and a dict of three instances,
 one per profile (``smoke``, ``quick``, ``full``), next to its experiment code. This module
@@ -7,9 +12,14 @@ config: :func:`resolve_profile` and :func:`setup`.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import logging
 import os
 import random
+import sys
+import time
 from typing import Any, Iterable, Mapping, TypeVar
 
 import numpy as np
@@ -123,3 +133,86 @@ def setup(profile: str = "quick", device: str = "auto", seed: int = 0) -> Run:
     if dev.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     return Run(profile=profile, device=dev, seed=int(seed))
+
+
+# --------------------------------------------------------------------------- seed streams
+
+def seed_stream(seed: int, purpose: str) -> int:
+    """A seed for ``purpose`` derived from ``seed``: independent streams from one seed.
+
+    The value is a stable hash of ``(seed, purpose)`` (63 bits), identical on every
+    machine and Python version. ``seed_stream(s, "init")`` and
+    ``seed_stream(s, "order")`` never coincide for any s, unlike ``s`` and
+    ``s + 1_000_003``, which do for two different seeds.
+    """
+    check_positive("seed", seed, integer=True, allow_zero=True)
+    if not isinstance(purpose, str) or not purpose:
+        raise ValueError(f"purpose={purpose!r} is not allowed; expected a non-empty string")
+    digest = hashlib.blake2b(f"{int(seed)}/{purpose}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def generator(seed: int, purpose: str, device: str | torch.device = "cpu") -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded with :func:`seed_stream` (seed, purpose)."""
+    return torch.Generator(device=device).manual_seed(seed_stream(seed, purpose))
+
+
+# --------------------------------------------------------------------------- threads
+
+class threads(contextlib.ContextDecorator):
+    """Limit torch's CPU threads inside a block (or a decorated function); restore after.
+
+    ``threads(1)``: one thread per chapter is fastest on small machines where chapters
+    run side by side (OpenMP threads of several processes contend). ``n=None`` leaves
+    the setting unchanged; ``device`` other than the CPU makes it a no-op.
+    """
+
+    def __init__(self, n: int | None = 1, device: str | torch.device = "cpu"):
+        if n is not None:
+            check_positive("threads", n, integer=True)
+        self.n = None if torch.device(device).type != "cpu" else n
+        self._old: list[int] = []
+
+    def __enter__(self):
+        self._old.append(torch.get_num_threads())
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self._old.pop())
+        return False
+
+
+# --------------------------------------------------------------------------- logging
+
+#: The book's one logger. Progress and notes go to stderr, which the book's pages leave
+#: out (``nb_output_stderr: remove``) and the runner shows on the terminal.
+log = logging.getLogger("overparam")
+if not log.handlers:
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(_handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+class Progress:
+    """Progress lines for a long loop: ``label: 40/100, elapsed 12 s, eta 18 s``.
+
+    Prints at most every ``every`` seconds (and never for a loop that ends sooner),
+    to the book's logger (stderr). Use ``p.update(done)`` inside the loop.
+    """
+
+    def __init__(self, label: str, total: int, every: float = 15.0):
+        self.label, self.total, self.every = label, int(total), float(every)
+        self.t0 = self.last = time.perf_counter()
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every or done <= 0:
+            return
+        self.last = now
+        el = now - self.t0
+        eta = el / done * max(0, self.total - done)
+        log.info(f"{self.label}: {done}/{self.total}, elapsed {el:.0f} s, eta {eta:.0f} s")

@@ -167,7 +167,7 @@ def _cached_mnist1d(name: str, overrides: dict, cache_dir) -> dict:
     if name in _MNIST1D_MEMORY:
         return _MNIST1D_MEMORY[name]
     if cache_dir is None:
-        from .results import default_results_dir
+        from .engine.store import default_results_dir
         cache_dir = default_results_dir() / "cache"
     path = Path(cache_dir) / f"mnist1d_{name}.npz"
     keys = ("x", "y", "x_test", "y_test")

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import check_choice, check_positive
-from .train import Member, init_params
+from .engine.sweep import Member, init_params
 
 ARCHS = ("mlp", "cnn")
 SCOPES = ("layer", "global")

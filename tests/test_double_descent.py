@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from overparam import claims, config
-from overparam import double_descent as dd
-from overparam.results import ResultStore
+from overparam.chapters import double_descent as dd
+from overparam.engine.store import ResultStore
 from overparam.stats import mean_ci
 
 

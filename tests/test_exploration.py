@@ -6,10 +6,11 @@ import torch.nn.functional as F
 from scipy.stats import norm
 from sklearn.metrics import f1_score
 
-from overparam import config, exploration as E
+from overparam import config
+from overparam.chapters import exploration as E
 from overparam.data import make_and_task, make_pattern_1101
 from overparam.models import StackedCNN, StackedMLP1
-from overparam.optim import StackedOptimizer
+from overparam.engine.optim import StackedOptimizer
 
 
 def _replay(batches):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from overparam.optim import OPTIMIZERS, StackedOptimizer
+from overparam.engine.optim import OPTIMIZERS, StackedOptimizer
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)

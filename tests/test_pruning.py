@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from overparam import pruning as P
-from overparam import train as T
+from overparam.engine import sweep as T
 
 
 def _data(n=120, d=8, C=3, seed=0):

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from overparam.results import ResultStore, config_key
-from overparam.train import Member, TrainConfig
+from overparam.engine.store import ResultStore, config_key
+from overparam.engine.sweep import Member, TrainConfig
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""Chapter 2 experiments (overparam.spectra): tiny configs, CPU, fixed seeds."""
+"""Chapter 2 experiments (overparam.chapters.hessian_spectra): tiny configs, CPU, fixed seeds."""
 import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
-from overparam import claims, config, hessian, spectra
+from overparam import claims, config, hessian
+from overparam.chapters import hessian_spectra as spectra
 
 TINY = dataclasses.replace(spectra.PROFILES["smoke"], n_seeds=2, steps=40)
 

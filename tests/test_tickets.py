@@ -7,7 +7,7 @@ import pytest
 
 from overparam import claims as C
 from overparam import config
-from overparam import tickets as K
+from overparam.chapters import lottery_tickets as K
 
 matplotlib.use("Agg")
 

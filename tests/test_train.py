@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from overparam.results import ResultStore
-from overparam.train import (
+from overparam.engine.store import ResultStore
+from overparam.engine.sweep import (
     CURVES, Member, TrainConfig, TrainData, _Stack, choose_mode, init_params, make_model,
     train_ensemble, train_grid, train_model,
 )

@@ -4,7 +4,7 @@ recorded test error."""
 import numpy as np
 import torch
 
-from overparam.train import Member, TrainConfig, TrainData, init_params, train_ensemble
+from overparam.engine.sweep import Member, TrainConfig, TrainData, init_params, train_ensemble
 
 
 def _toy(n=60, d=8, n_test=30):

@@ -8,7 +8,7 @@ import pytest
 
 from overparam import claims as C
 from overparam import config
-from overparam import variance as V
+from overparam.chapters import variance_metrics as V
 from overparam.stats import Estimate
 
 

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from .config import check_choice, check_positive
+from ..config import check_choice, check_positive
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 
@@ -25,7 +25,7 @@ class StackedOptimizer:
     ----------
     params : sequence of Tensor, each of shape (n_models, ...)
     name : one of :data:`OPTIMIZERS`
-    lr : learning rate
+    lr : learning rate: a number, or a tensor (n_models,) of per-member rates
     momentum : for ``"momentum"`` (torch.optim.SGD semantics, no dampening)
     betas, eps : Adam (torch defaults); RMSprop uses ``alpha`` and ``eps``.
 
@@ -35,8 +35,15 @@ class StackedOptimizer:
     def __init__(self, params: Sequence[torch.Tensor], name: str = "sgd", lr: float = 0.1,
                  momentum: float = 0.9, betas=(0.9, 0.999), alpha: float = 0.99, eps: float = 1e-8):
         check_choice("optimizer", name, OPTIMIZERS)
-        check_positive("lr", lr)
-        self.params, self.name, self.lr = list(params), name, lr
+        self.params, self.name = list(params), name
+        if torch.is_tensor(lr):
+            if lr.shape != (self.params[0].shape[0],) or not bool((lr > 0).all()):
+                raise ValueError(f"lr tensor must be positive with shape ({self.params[0].shape[0]},), "
+                                 f"got {tuple(lr.shape)}")
+            lr = lr.to(self.params[0].device, self.params[0].dtype)
+        else:
+            check_positive("lr", lr)
+        self.lr = lr
         self.momentum, self.betas, self.alpha, self.eps = momentum, betas, alpha, eps
         self.state1 = [torch.zeros_like(p) for p in self.params]
         self.state2 = [torch.zeros_like(p) for p in self.params] if name == "adam" else None
@@ -67,7 +74,16 @@ class StackedOptimizer:
                 v.copy_(torch.where(mask, b2 * v + (1 - b2) * g * g, v))
                 t = self.t.clamp(min=1).reshape(mask.shape)
                 upd = (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + self.eps)
-            p.sub_(torch.where(mask, self.lr * upd, torch.zeros_like(upd)))
+            lr = self.lr.reshape(mask.shape) if torch.is_tensor(self.lr) else self.lr
+            p.sub_(torch.where(mask, lr * upd, torch.zeros_like(upd)))
+
+    @torch.no_grad()
+    def reset_members(self, idx: torch.Tensor) -> None:
+        """Zero the state (moments, step counts) of members ``idx``."""
+        for st in (self.state1, self.state2 or []):
+            for t in st:
+                t[idx] = 0
+        self.t[idx] = 0
 
     def torch_equivalent(self, params) -> torch.optim.Optimizer:
         """The torch.optim optimizer this one reproduces, for one member's ``params``."""

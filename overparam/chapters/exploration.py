@@ -15,13 +15,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import claims as C
-from .config import check_positive
-from .data import PATTERN_1101, make_and_task, make_pattern_1101
-from .models import (StackedCNN, StackedHyperBoolNet, StackedHyperCNN, StackedMLP1,
+from .. import claims as C
+from ..config import check_positive
+from ..data import PATTERN_1101, make_and_task, make_pattern_1101
+from ..models import (StackedCNN, StackedHyperBoolNet, StackedHyperCNN, StackedMLP1,
                      conv_max, handset_and_net)
-from .optim import OPTIMIZERS, StackedOptimizer
-from .stats import Estimate, diff_ci, mean_ci, wilson_ci
+from ..engine.optim import OPTIMIZERS, StackedOptimizer
+from ..stats import Estimate, diff_ci, mean_ci, wilson_ci
 
 SOURCE = "rom1mouret/exploration"
 
@@ -509,7 +509,7 @@ def plot_cnn_sweep(res: dict):
     Introduced in: Chapter 1
     """
     import matplotlib.pyplot as plt
-    from .plotting import plot_interval
+    from ..plotting import plot_interval
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     labels = {"naive": "Naive CNN", "random_conv": "RandomConv", "hyper": "HyperNetwork"}
     for kind in ("naive", "random_conv", "hyper"):
@@ -551,7 +551,7 @@ def plot_and_sweep(res: dict):
     Introduced in: Chapter 1
     """
     import matplotlib.pyplot as plt
-    from .plotting import plot_interval
+    from ..plotting import plot_interval
     fig, ax = plt.subplots(figsize=(7, 4))
     rows = res["and"].summary()
     plot_interval(ax, [r["size"] for r in rows], [r["mean"] for r in rows],

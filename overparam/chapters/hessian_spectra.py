@@ -26,10 +26,10 @@ import torch
 from scipy import stats as _st
 from torch.func import grad, vmap
 
-from . import claims as C
-from . import data, hessian, landscape
-from .config import check_choice, check_positive
-from .stats import Estimate, mean_ci
+from .. import claims as C
+from .. import data, hessian, landscape
+from ..config import check_choice, check_positive
+from ..stats import Estimate, mean_ci
 
 DATASETS = ("mnist1d", "digits")
 
@@ -546,7 +546,7 @@ def sgd_vs_gd(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> SgdGdResult
 
     Introduced in: Chapter 2
     """
-    from . import train as T
+    from ..engine import sweep as T
     t0 = time.perf_counter()
     X, y, Xt, yt = load_classification(cfg.dataset, device)
     td = T.TrainData(X, y, Xt, yt, n_classes=10, key=cfg.dataset)
@@ -613,7 +613,7 @@ def plot_sweep(res: SweepResult, xlabel: str, what: str = "outliers", ref_line: 
 
     Introduced in: Chapter 2
     """
-    from .plotting import plot_band
+    from ..plotting import plot_band
     plt = _plt()
     x = np.array(res.values, dtype=float)
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
@@ -710,7 +710,7 @@ def plot_line(res: LargeSmallResult):
 
     Introduced in: Chapter 2
     """
-    from .plotting import plot_band
+    from ..plotting import plot_band
     plt = _plt()
     a = res.scans[0].alphas
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -756,7 +756,7 @@ def chapter_claims(cfg: SpectraConfig, profile: str, seed: int, *, bulk: BulkRes
 
     Introduced in: Chapter 2
     """
-    from .stats import diff_ci
+    from ..stats import diff_ci
     out = []
 
     def add(text, est, verdict, rule):
@@ -824,7 +824,7 @@ def chapter_claims(cfg: SpectraConfig, profile: str, seed: int, *, bulk: BulkRes
             C.judge_above(e, 0.0),
             "log(lambda_max at the large-batch end / at the small-batch end), per seed; "
             "reproduced if the CI is above 0")
-        from .landscape import barrier_height
+        from ..landscape import barrier_height
         e = mean_ci([barrier_height(s.alphas, s.train_loss) for s in line.scans])
         add("The two ends are joined by a line without a barrier (same basin)", e,
             C.judge_below(e, 0.01),

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
-from . import claims as C
-from . import metrics as M
-from .config import check_choice, check_fraction, check_positive
-from .stats import Estimate, mean_ci, wilson_ci
-from .train import Member, TrainConfig, TrainData, train_ensemble
+from .. import claims as C
+from .. import metrics as M
+from ..config import check_choice, check_fraction, check_positive
+from ..stats import Estimate, mean_ci, wilson_ci
+from ..engine.sweep import Member, TrainConfig, TrainData, train_ensemble
 
 if TYPE_CHECKING:  # imported lazily at run time (plotting / tables only)
     import pandas as pd
@@ -123,7 +123,7 @@ def load_task(task: str, cfg: VarianceConfig) -> TrainData:
 
     Introduced in: Chapter 4
     """
-    from . import data as D
+    from .. import data as D
     check_choice("task", task, TASKS)
     if task in ("easy", "hard"):
         d = D.load_mnist1d_task(task)
@@ -438,7 +438,7 @@ def conjecture_demo(sw: TaskSweep, cfg: VarianceConfig, *, seed: int = 0) -> tup
 
 
 def _bands(ax, x, Y, label, **kw):
-    from .plotting import plot_band
+    from ..plotting import plot_band
     plot_band(ax, x, Y, label=label, **kw)
 
 

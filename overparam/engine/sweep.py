@@ -38,8 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import check_choice, check_positive
-from .models import uniform_init
+from ..config import check_choice, check_positive
+from ..models import uniform_init
 
 ARCHS = ("mlp", "cnn")
 OPTIMIZERS = ("sgd", "adam")
@@ -987,7 +987,7 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
 
 def member_key(member: Member, data: TrainData, cfg: TrainConfig, keep_probs: bool) -> str:
     """Result key of one member: hash of member, data key, training config (non-defaults)."""
-    from .results import config_key
+    from ..engine.store import config_key
     if not data.key:
         raise ValueError("TrainData.key is empty; train_grid needs a key describing the data")
     return config_key({"member": dataclasses.replace(member, data=0, name=""), "data": data.key,

@@ -15,13 +15,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import claims as _claims
-from . import data as _data
-from .config import check_choice, check_fraction, check_positive
-from .plotting import plot_band
-from .results import ResultStore, config_key
-from .stats import Estimate, diff_ci, mean_ci
-from .train import Member, TrainConfig, TrainData, _threads, init_params, train_grid
+from .. import claims as _claims
+from .. import data as _data
+from ..config import check_choice, check_fraction, check_positive
+from ..plotting import plot_band
+from ..engine.store import ResultStore, config_key
+from ..stats import Estimate, diff_ci, mean_ci
+from ..engine.sweep import Member, TrainConfig, TrainData, _threads, init_params, train_grid
 
 SOURCE = "Zheng He, Over-parametrization and Sparsity (2021), part 2"
 

@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import pruning as P
-from .claims import NOT_REPRODUCED, judge_above, judge_below, make_claim
-from .config import check_choice, check_positive
-from .plotting import plot_band
-from .stats import Estimate, mean_ci
+from .. import pruning as P
+from ..claims import NOT_REPRODUCED, judge_above, judge_below, make_claim
+from ..config import check_choice, check_positive
+from ..plotting import plot_band
+from ..stats import Estimate, mean_ci
 
 DATASETS = ("digits", "mnist1d")
 SOURCE = "He 2021 slides (004), sparsity part"
@@ -172,7 +172,7 @@ def load_data(cfg: TicketsConfig, device="cpu") -> P.SplitData:
 
     Introduced in: Chapter 7
     """
-    from .spectra import load_classification
+    from ..chapters.hessian_spectra import load_classification
     X, y, Xt, yt = load_classification(cfg.dataset, "cpu")
     v = cfg.n_val
     return P.SplitData(X[v:], y[v:], X[:v], y[:v], Xt, yt, 10, cfg.dataset).to(device)
