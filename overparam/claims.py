@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
 from .stats import Estimate
 
-REPRODUCED = "reproduced"
-PARTLY = "partly"
-NOT_REPRODUCED = "not reproduced"
-VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED)
+REPRODUCED = "reproduced"          # the interval lies on the claim's side
+NOT_REPRODUCED = "not reproduced"  # the interval lies on the other side: evidence against
+INCONCLUSIVE = "inconclusive"      # the interval straddles the threshold (or too few seeds)
+PARTLY = "partly"                  # compound claims only: the parts' verdicts differ
+EXACT = "exact"                    # a closed-form quantity: computed, not estimated
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, PARTLY, EXACT)
 CLAIMS_MIME = "application/vnd.overparam.claims+json"
 
 
@@ -37,17 +40,25 @@ class Claim:
     seed: int = 0
 
 
+def _usable(est: Estimate) -> bool:
+    """An interval a verdict can rest on: finite ends, at least two samples behind it."""
+    return est.n >= 2 and all(math.isfinite(v) for v in (est.mean, est.low, est.high))
+
+
 def judge_above(est: Estimate, threshold: float) -> str:
     """Verdict for a claim "the quantity exceeds ``threshold``".
 
-    reproduced: the whole interval lies above; not reproduced: the point estimate is at
-    or below it; partly: the estimate is above but the interval reaches the threshold.
+    reproduced: the whole interval lies above; not reproduced: the whole interval lies
+    at or below it; inconclusive: the interval straddles it, or the estimate rests on
+    fewer than two samples or is not finite.
     """
+    if not _usable(est):
+        return INCONCLUSIVE
     if est.low > threshold:
         return REPRODUCED
-    if est.mean <= threshold:
+    if est.high <= threshold:
         return NOT_REPRODUCED
-    return PARTLY
+    return INCONCLUSIVE
 
 
 def judge_below(est: Estimate, threshold: float) -> str:
@@ -59,27 +70,64 @@ def judge_below(est: Estimate, threshold: float) -> str:
 def judge_near(est: Estimate, target: float, tol: float) -> str:
     """Verdict for a claim "the quantity is about ``target``" (within ``tol``).
 
-    reproduced: the whole interval lies in [target - tol, target + tol]; partly: the point
-    estimate does but the interval sticks out, or the interval overlaps the band;
-    not reproduced: the interval misses the band.
+    reproduced: the whole interval lies in [target - tol, target + tol] (an equivalence
+    test); not reproduced: the interval misses the band; inconclusive: it overlaps the
+    band's edge (or too few samples).
     """
+    if not _usable(est):
+        return INCONCLUSIVE
     lo, hi = target - tol, target + tol
     if lo <= est.low and est.high <= hi:
         return REPRODUCED
     if est.high < lo or est.low > hi:
         return NOT_REPRODUCED
-    return PARTLY
+    return INCONCLUSIVE
+
+
+def judge_all(verdicts: Sequence[str]) -> str:
+    """Verdict of a compound claim "A and B and ..." from its parts' verdicts.
+
+    All parts agree: their verdict. A part not reproduced and none reproduced: not
+    reproduced. Some parts reproduced, others not (or inconclusive): partly. Otherwise
+    inconclusive.
+    """
+    parts = set(verdicts)
+    if not parts or not parts <= {REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, EXACT}:
+        raise ValueError(f"judge_all needs part verdicts among reproduced / not reproduced / "
+                         f"inconclusive / exact, got {sorted(parts)}")
+    parts = {REPRODUCED if v == EXACT else v for v in parts}
+    if len(parts) == 1:
+        return parts.pop()
+    if REPRODUCED in parts:
+        return PARTLY
+    return NOT_REPRODUCED if NOT_REPRODUCED in parts else INCONCLUSIVE
 
 
 def make_claim(claim: str, source: str, est: Estimate, verdict: str, rule: str,
                profile: str = "", seed: int = 0) -> Claim:
-    """Build a :class:`Claim` from an estimate and a computed verdict."""
+    """Build a :class:`Claim` from an estimate and a computed verdict.
+
+    A verdict other than ``exact`` needs an interval from at least two samples (or it
+    must say ``inconclusive``); ``exact`` needs a zero-width interval (a closed form).
+    """
     if verdict not in VERDICTS:
         raise ValueError(f"verdict={verdict!r} is not allowed; choose one of: {VERDICTS}")
+    if verdict == EXACT and not (est.low == est.mean == est.high):
+        raise ValueError("verdict 'exact' is for closed-form quantities (zero-width interval)")
+    if verdict in (REPRODUCED, NOT_REPRODUCED) and not _usable(est):
+        raise ValueError(f"verdict {verdict!r} needs an interval from >= 2 finite samples, got {est}")
     return Claim(claim, source, est.mean, est.low, est.high, verdict, rule, profile, int(seed))
 
 
-_COLOURS = {REPRODUCED: "#1a7f37", PARTLY: "#9a6700", NOT_REPRODUCED: "#cf222e"}
+def exact_claim(claim: str, source: str, value: float, rule: str, profile: str = "",
+                seed: int = 0) -> Claim:
+    """A row for a closed-form quantity: verdict ``exact``, the value as its own interval."""
+    v = float(value)
+    return make_claim(claim, source, Estimate(v, v, v, 1), EXACT, rule, profile, seed)
+
+
+_COLOURS = {REPRODUCED: "#1a7f37", PARTLY: "#9a6700", NOT_REPRODUCED: "#cf222e",
+            INCONCLUSIVE: "#57606a", EXACT: "#0969da"}
 
 
 def claims_html(claims: Sequence[Claim]) -> str:
@@ -90,13 +138,19 @@ def claims_html(claims: Sequence[Claim]) -> str:
         rows.append(
             "<tr>"
             f"<td>{html.escape(c.claim)}</td><td>{html.escape(c.source)}</td>"
-            f"<td>{c.measured:.3g} [{c.ci_low:.3g}, {c.ci_high:.3g}]</td>"
+            f"<td>{_measured(c)}</td>"
             f"<td style='color:{colour};font-weight:bold'>{c.verdict}</td>"
             f"<td>{html.escape(c.rule)}</td></tr>"
         )
     head = ("<tr><th>claim</th><th>source</th><th>measured [95 % CI]</th>"
             "<th>verdict</th><th>rule</th></tr>")
     return f"<table class='claims'>{head}{''.join(rows)}</table>"
+
+
+def _measured(c: Claim) -> str:
+    if c.verdict == EXACT:
+        return f"{c.measured:.4g} (exact)"
+    return f"{c.measured:.3g} [{c.ci_low:.3g}, {c.ci_high:.3g}]"
 
 
 def claims_json(claims: Sequence[Claim]) -> list[dict]:

@@ -33,7 +33,8 @@ def mean_ci(values, level: float = 0.95, axis: int = 0):
     Returns
     -------
     Estimate when ``values`` is 1-d; otherwise a tuple ``(mean, low, high)`` of arrays.
-    With a single sample the interval is the point itself.
+    With a single sample there is no interval: its ends are NaN (never zero width), and
+    every verdict rule then says ``inconclusive``.
     """
     x = np.asarray(values, dtype=float)
     x = np.moveaxis(x, axis, 0)
@@ -44,7 +45,7 @@ def mean_ci(values, level: float = 0.95, axis: int = 0):
     if n > 1:
         half = _st.t.ppf(0.5 + level / 2, n - 1) * x.std(axis=0, ddof=1) / np.sqrt(n)
     else:
-        half = np.zeros_like(m)
+        half = np.full_like(m, np.nan)
     if x.ndim == 1:
         return Estimate(float(m), float(m - half), float(m + half), n)
     return m, m - half, m + half

@@ -30,8 +30,9 @@ def test_diff_ci_covers_known_difference():
 
 
 @pytest.mark.parametrize("est, verdict", [
-    (Estimate(0.5, 0.2, 0.8, 9), C.REPRODUCED), (Estimate(0.1, -0.1, 0.3, 9), C.PARTLY),
-    (Estimate(-0.1, -0.3, 0.1, 9), C.NOT_REPRODUCED)])
+    (Estimate(0.5, 0.2, 0.8, 9), C.REPRODUCED), (Estimate(0.1, -0.1, 0.3, 9), C.INCONCLUSIVE),
+    (Estimate(-0.1, -0.3, 0.1, 9), C.INCONCLUSIVE), (Estimate(-0.5, -0.8, -0.2, 9), C.NOT_REPRODUCED),
+    (Estimate(0.5, 0.2, 0.8, 1), C.INCONCLUSIVE), (Estimate(0.5, float("nan"), 0.8, 9), C.INCONCLUSIVE)])
 def test_judge_above(est, verdict):
     assert C.judge_above(est, 0.0) == verdict
     flipped = Estimate(-est.mean, -est.high, -est.low, est.n)
@@ -40,7 +41,7 @@ def test_judge_above(est, verdict):
 
 def test_judge_near():
     assert C.judge_near(Estimate(0.98, 0.975, 0.985, 5), 0.98, 0.01) == C.REPRODUCED
-    assert C.judge_near(Estimate(0.985, 0.975, 0.995, 5), 0.98, 0.01) == C.PARTLY
+    assert C.judge_near(Estimate(0.985, 0.975, 0.995, 5), 0.98, 0.01) == C.INCONCLUSIVE
     assert C.judge_near(Estimate(0.95, 0.948, 0.951, 5), 0.98, 0.01) == C.NOT_REPRODUCED
 
 
@@ -52,3 +53,26 @@ def test_claims_table_carries_json_payload():
     assert "reproduced" in bundle["text/html"]
     with pytest.raises(ValueError, match="verdict"):
         C.make_claim("x", "s", Estimate(1, 0, 2, 3), "probably", "r")
+
+
+def test_judge_all_compound_claims():
+    R, N, I = C.REPRODUCED, C.NOT_REPRODUCED, C.INCONCLUSIVE
+    assert C.judge_all([R, R]) == R and C.judge_all([N, N]) == N
+    assert C.judge_all([R, N]) == C.PARTLY and C.judge_all([R, I]) == C.PARTLY
+    assert C.judge_all([N, I]) == N and C.judge_all([I, I]) == I
+    with pytest.raises(ValueError):
+        C.judge_all([C.PARTLY])
+
+
+def test_mean_ci_of_one_seed_has_no_interval():
+    e = mean_ci([3.0])
+    assert e.mean == 3.0 and np.isnan(e.low) and np.isnan(e.high)
+
+
+def test_exact_and_interval_verdicts_are_checked():
+    row = C.exact_claim("F1 of the hand-set net", "src", 0.9495, "closed form")
+    assert row.verdict == C.EXACT and row.ci_low == row.ci_high == 0.9495
+    with pytest.raises(ValueError, match="exact"):
+        C.make_claim("x", "s", Estimate(1, 0, 2, 3), C.EXACT, "r")
+    with pytest.raises(ValueError, match=">= 2"):
+        C.make_claim("x", "s", Estimate(1, 1, 1, 1), C.REPRODUCED, "r")
