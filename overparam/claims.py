@@ -159,15 +159,30 @@ def claims_json(claims: Sequence[Claim]) -> list[dict]:
 
 
 class ClaimsTable:
-    """Notebook display of a claims table: HTML for readers, JSON for the book tooling."""
+    """Notebook display of a claims table: HTML for readers, JSON for the book tooling.
 
-    def __init__(self, claims: Sequence[Claim]):
+    ``not_tested`` lists the source's remaining claims as ``(claim, reason)`` pairs; they
+    are shown under "From the source, not tested here" and carry no verdict.
+    """
+
+    def __init__(self, claims: Sequence[Claim], not_tested: Sequence[tuple[str, str]] = ()):
         self.claims = list(claims)
+        self.not_tested = [(str(c), str(r)) for c, r in not_tested]
+
+    def _not_tested_html(self) -> str:
+        if not self.not_tested:
+            return ""
+        rows = "".join(f"<tr><td>{html.escape(c)}</td><td>{html.escape(r)}</td></tr>"
+                       for c, r in self.not_tested)
+        return ("<p><b>From the source, not tested here</b></p><table class='claims-untested'>"
+                f"<tr><th>claim</th><th>why not</th></tr>{rows}</table>")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
+        text = [f"{c.verdict:>15} | {c.claim}" for c in self.claims]
+        text += [f"{'not tested':>15} | {c} ({r})" for c, r in self.not_tested]
         return {
-            "text/html": claims_html(self.claims),
-            "text/plain": "\n".join(f"{c.verdict:>15} | {c.claim}" for c in self.claims),
+            "text/html": claims_html(self.claims) + self._not_tested_html(),
+            "text/plain": "\n".join(text),
             CLAIMS_MIME: claims_json(self.claims),
         }
 
