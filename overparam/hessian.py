@@ -2,9 +2,9 @@
 stochastic Lanczos quadrature and the Gauss-Newton split H = G + R.
 
 Everything works on a *functional* model: a callable ``apply(theta, X) -> logits`` whose
-parameters are one flat vector ``theta`` of shape ``(M,)``. :class:`FlatMLP` is such a
-model; :func:`module_to_functional` turns any ``torch.nn.Module`` into one. The loss is
-the mean over the whole training set, evaluated in chunks so that memory stays bounded:
+parameters are one flat vector ``theta`` of shape ``(M,)``. The book's model family gives
+such models (:class:`overparam.models.Flat`, e.g. :class:`FlatMLP`);
+:func:`module_to_functional` turns any ``torch.nn.Module`` into one. The loss is the mean over the whole training set, evaluated in chunks so that memory stays bounded:
 
     L(theta) = (1/N) sum_i loss(apply(theta, x_i), y_i).
 
@@ -24,6 +24,7 @@ import torch
 from torch.func import functional_call, grad, jacrev, jvp, vjp, vmap
 
 from .config import check_choice, check_positive
+from .models import Arch, Flat
 
 LOSSES = ("ce", "mse")
 HVP_METHODS = ("auto", "fwd_rev", "double_backward")
@@ -40,17 +41,13 @@ Apply = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 # ---------------------------------------------------------------------------- models
-class FlatMLP:
-    """A fully connected ReLU network whose parameters are one flat vector.
+class FlatMLP(Flat):
+    """A ReLU MLP of the model family (:class:`overparam.models.Flat`) given by its sizes.
 
-    Parameters
-    ----------
-    sizes : sequence of int
-        Layer widths ``(d, h1, ..., k)``: input dimension, hidden widths, outputs.
-
-    Calling ``mlp(theta, X)`` with ``theta`` of shape ``(M,)`` and ``X`` of shape
-    ``(n, d)`` returns logits of shape ``(n, k)``. It works under ``torch.func.vmap``,
-    so a stack of networks ``(R, M)`` can be trained as one batched computation.
+    ``FlatMLP((d, h1, ..., k))`` is ``Flat(Arch("mlp", (h1, ...), d, k))``: calling
+    ``mlp(theta, X)`` with ``theta`` (P,) and ``X`` (n, d) returns logits (n, k); the flat
+    layout is the family's (``W (fan_in, fan_out)`` then ``b``, layer by layer), so a
+    trained stack of the engine is ``models.flatten(params)``. Works under ``torch.func``.
 
     Introduced in: Chapter 2
     """
@@ -61,37 +58,7 @@ class FlatMLP:
             raise ValueError(f"sizes={sizes!r} is not allowed; expected at least (d, k)")
         check_positive("sizes", list(sizes), integer=True)
         self.sizes = sizes
-        self.slices: list[tuple[int, int, int, int]] = []  # (w_start, b_start, fan_out, fan_in)
-        pos = 0
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            self.slices.append((pos, pos + fan_in * fan_out, fan_out, fan_in))
-            pos += fan_in * fan_out + fan_out
-        self.n_params = pos
-
-    def __call__(self, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-        h = X
-        last = len(self.slices) - 1
-        for i, (w0, b0, fo, fi) in enumerate(self.slices):
-            W = theta[w0:b0].view(fo, fi)
-            b = theta[b0:b0 + fo]
-            h = h @ W.T + b
-            if i < last:
-                h = torch.relu(h)
-        return h
-
-    def init(self, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-             batch_shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """He-normal weights ``N(0, 2/fan_in)`` and zero biases.
-
-        Returns
-        -------
-        theta : Tensor, shape (*batch_shape, M)
-        """
-        theta = torch.zeros(*batch_shape, self.n_params, dtype=dtype)
-        for w0, b0, fo, fi in self.slices:
-            theta[..., w0:b0] = torch.randn(*batch_shape, fo * fi, generator=generator,
-                                            dtype=dtype) * math.sqrt(2.0 / fi)
-        return theta.to(device)
+        super().__init__(Arch("mlp", sizes[1:-1], sizes[0], sizes[-1]))
 
     def __repr__(self) -> str:
         return f"FlatMLP(sizes={self.sizes}, n_params={self.n_params})"

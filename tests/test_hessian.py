@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from overparam import hessian as H
+from overparam import models
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,15 @@ def test_flat_mlp_counts_parameters_and_matches_module():
     apply, theta = H.module_to_functional(net)
     X = torch.randn(5, 4)
     assert torch.allclose(apply(theta, X), net(X))
-    assert torch.allclose(mlp(theta, X), net(X))  # same flat layout (W then b per layer)
+    # the family's flat layout (W as (fan_in, fan_out)) of the same module gives the same logits
+    flat = models.flatten([p[None] for p in models.from_module(mlp.arch, net)])[0]
+    assert torch.allclose(mlp(flat, X), net(X))
+    assert not torch.allclose(mlp(theta, X), net(X))  # the layouts differ: the check above is not vacuous
+    # a stack of flat vectors (R, P) gives (R, n, k), each row as alone
+    thetas = mlp.init(torch.Generator().manual_seed(1), batch_shape=(3,))
+    out = mlp(thetas, X)
+    assert out.shape == (3, 5, 2)
+    torch.testing.assert_close(out[2], mlp(thetas[2], X))
 
 
 @pytest.mark.parametrize("method", ["fwd_rev", "double_backward"])

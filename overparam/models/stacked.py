@@ -19,7 +19,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .config import check_positive
+from ..config import check_positive
 
 # --------------------------------------------------------------------------- helpers
 
