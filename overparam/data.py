@@ -1,7 +1,9 @@
 """Every data set of the book, generated or embedded locally: nothing is downloaded.
 
-Sections: the 1101 pattern and the AND quadrants (Chapter 1); further sets are added by
-the chapters that introduce them.
+Sections: the 1101 pattern and the AND quadrants (Chapter 1); Gaussian blobs (Chapter 2);
+MNIST-1D, label noise and the linear teacher (Chapter 3); the easy/hard MNIST-1D pair,
+sklearn digits and a reader's MNIST files (Chapter 4); :func:`load_classification`, the
+one entry point of the 10-class sets that chapters 2 and 7 train on.
 """
 from __future__ import annotations
 
@@ -300,10 +302,15 @@ def load_mnist1d_task(task: str = "hard", *, cache_dir=None) -> dict:
     return _cached_mnist1d("easy", _MNIST1D_EASY, cache_dir)
 
 
-def load_digits_split(*, n_test: int = 497, seed: int = 0) -> dict:
+DIGITS_N_TEST = 500  # the book's one digits split: 1,297 train / 500 test (chapters 2, 4, 7)
+
+
+def load_digits_split(*, n_test: int = DIGITS_N_TEST, seed: int = 0) -> dict:
     """sklearn's 8x8 digits (1,797 images shipped with sklearn), scaled to [0, 1], split.
 
     Sparse non-negative inputs: unlike MNIST-1D, wide ReLU layers grow dead units here.
+    The defaults give the book's one digits split (1,297 train / 500 test, the shuffle of
+    ``numpy.random.default_rng(0)``), used by every chapter that trains on digits.
 
     Parameters
     ----------
@@ -328,6 +335,32 @@ def load_digits_split(*, n_test: int = 497, seed: int = 0) -> dict:
     x = (raw.data / 16.0).astype(np.float32)[perm]
     y = raw.target.astype(np.int64)[perm]
     return {"x": x[n_test:], "y": y[n_test:], "x_test": x[:n_test], "y_test": y[:n_test]}
+
+
+CLASSIFICATION_SETS = ("mnist1d", "digits")  # the 10-class sets of load_classification
+
+
+def load_classification(name: str, device: torch.device | str = "cpu"):
+    """A 10-class data set as tensors: MNIST-1D (4000/1000, d = 40) or digits (1297/500, d = 64).
+
+    ``"mnist1d"`` is :func:`load_mnist1d`; ``"digits"`` is :func:`load_digits_split` with
+    its defaults (the book's one digits split).
+
+    Parameters
+    ----------
+    name : "mnist1d" | "digits"
+    device : where the tensors go
+
+    Returns
+    -------
+    X (n_train, d) float32, y (n_train,) int64, X_test (n_test, d), y_test (n_test,)
+
+    Introduced in: Chapter 2
+    """
+    from .config import check_choice
+    check_choice("dataset", name, CLASSIFICATION_SETS)
+    ds = load_mnist1d() if name == "mnist1d" else load_digits_split()
+    return tuple(torch.as_tensor(ds[k]).to(device) for k in ("x", "y", "x_test", "y_test"))
 
 
 class UserDataError(ValueError):

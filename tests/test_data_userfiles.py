@@ -4,6 +4,7 @@ import gzip
 
 import numpy as np
 import pytest
+import torch
 
 from overparam.data import (
     IDX_FILES, UserDataError, load_digits_split, load_mnist1d_task, load_user_mnist, read_idx,
@@ -97,3 +98,25 @@ def test_npz_errors_name_file_and_expectation(tmp_path):
     with pytest.raises(UserDataError, match="expected a folder"):
         load_user_mnist(tmp_path / "data.csv")
     assert issubclass(UserDataError, ValueError)
+
+
+def test_one_digits_split_behind_both_loaders():
+    from overparam.data import DIGITS_N_TEST, load_classification
+    d = load_digits_split()
+    X, y, Xt, yt = load_classification("digits")
+    assert d["x_test"].shape == (DIGITS_N_TEST, 64) and Xt.shape == (DIGITS_N_TEST, 64)
+    assert X.shape == (1797 - DIGITS_N_TEST, 64) and X.dtype == torch.float32 and y.dtype == torch.int64
+    np.testing.assert_array_equal(Xt.numpy(), d["x_test"])
+    np.testing.assert_array_equal(y.numpy(), d["y"])
+    train_rows = {r.tobytes() for r in d["x"]}  # no test image is also a training image
+    assert not any(r.tobytes() in train_rows for r in d["x_test"])
+    with pytest.raises(ValueError, match="dataset"):
+        load_classification("cifar")
+
+
+def test_load_classification_mnist1d_matches_load_mnist1d():
+    from overparam.data import load_classification, load_mnist1d
+    X, y, Xt, yt = load_classification("mnist1d")
+    ds = load_mnist1d()
+    assert X.shape == (4000, 40) and Xt.shape == (1000, 40)
+    np.testing.assert_array_equal(yt.numpy(), ds["y_test"])

@@ -517,24 +517,7 @@ TALK_MISCLASSIFICATIONS = {("small", "SGD"): 256, ("small", "GD"): 299,
                            ("large", "SGD"): 174, ("large", "GD"): 194}  # MNIST, 10k test
 
 
-def load_classification(name: str, device="cpu"):
-    """MNIST-1D (4000/1000, d=40) or sklearn digits (1297/500, d=64), 10 classes, as tensors.
-
-    Introduced in: Chapter 2
-    """
-    check_choice("dataset", name, DATASETS)
-    if name == "mnist1d":
-        ds = data.load_mnist1d()
-        X, y, Xt, yt = ds["x"], ds["y"], ds["x_test"], ds["y_test"]
-    else:
-        from sklearn.datasets import load_digits
-        dg = load_digits()
-        rng = np.random.default_rng(0)
-        perm = rng.permutation(len(dg.target))
-        Xa = (dg.data / 16.0).astype(np.float32)
-        ya = dg.target.astype(np.int64)
-        X, y, Xt, yt = Xa[perm[500:]], ya[perm[500:]], Xa[perm[:500]], ya[perm[:500]]
-    return tuple(torch.as_tensor(a).to(device) for a in (X, y, Xt, yt))
+load_classification = data.load_classification  # moved to overparam.data; alias until chapter 7 imports it from there
 
 
 @_threads
