@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from overparam import pruning as P
-from overparam.engine import sweep as T
+from overparam import models
 
 
 def _data(n=120, d=8, C=3, seed=0):
@@ -22,35 +22,17 @@ def _data(n=120, d=8, C=3, seed=0):
     return P.SplitData(X, y, Xv, yv, Xt, yt, C, "blobs")
 
 
-NET = P.Net("mlp", (16, 12), 8, 3)
+def _init(arch, seeds):
+    return models.init_stack(arch, seeds).params
+
+
+NET = P.Arch("mlp", (16, 12), 8, 3)
 CFG = P.StepConfig(steps=30, lr=0.01, batch_size=20, eval_every=10)
-
-
-def test_init_stack_matches_the_engine_init_and_forward_matches_standalone_model():
-    net = P.Net("mlp", (10, 10), 8, 3)
-    p = P.init_stack(net, [3, 4])
-    ref = T.init_params(T.Member(10, 2, "mlp", seed=4), 8, 3)
-    for a, b in zip(p, ref):
-        assert torch.equal(a[1], b)
-    X = torch.randn(5, 8)
-    model = T.make_model(T.Member(10, 2, "mlp", seed=4), 8, 3)
-    assert torch.allclose(P.forward(net, p, X)[1], model(X), atol=1e-6)
-    assert torch.allclose(P.forward_one(net, P.flatten(p)[1], X), model(X), atol=1e-6)
-
-
-def test_cnn_forward_matches_standalone_model():
-    net = P.Net("cnn", (4, 4), 20, 3)
-    p = P.init_stack(net, [0, 1])
-    X = torch.randn(6, 20)
-    model = T.make_model(T.Member(4, 2, "cnn", seed=1), 20, 3)
-    assert torch.allclose(P.forward(net, p, X)[1], model(X), atol=1e-5)
-    assert torch.allclose(P.forward_one(net, P.flatten(p)[1], X), model(X), atol=1e-5)
-    assert [tuple(t.shape[1:]) for t in p] == net.shapes()
 
 
 @pytest.mark.parametrize("scope", ["layer", "global"])
 def test_density_after_k_rounds_is_one_minus_p_to_the_k(scope):
-    p = P.init_stack(NET, [0, 1])
+    p = _init(NET, [0, 1])
     masks = P.ones_masks(p)
     rate = 0.3
     for k in range(1, 5):
@@ -68,14 +50,14 @@ def test_density_after_k_rounds_is_one_minus_p_to_the_k(scope):
 
 
 def test_layerwise_output_layer_is_pruned_at_half_rate():
-    p = P.init_stack(NET, [0])
+    p = _init(NET, [0])
     masks = P.prune(P.mask_scores("large_final", p, p), P.ones_masks(p), 0.4, "layer")
     assert masks[0].mean().item() == pytest.approx(0.6, abs=1 / masks[0].numel())
     assert masks[-1].mean().item() == pytest.approx(0.8, abs=1 / masks[-1].numel())
 
 
 def test_invalid_rate_and_unknown_criterion_give_one_clear_error():
-    p = P.init_stack(NET, [0])
+    p = _init(NET, [0])
     for bad in (0, 1, 1.5, -0.2, 0.0):
         with pytest.raises(ValueError, match="rate=.*0 < rate < 1"):
             P.prune(P.ones_masks(p), P.ones_masks(p), bad)
@@ -89,12 +71,12 @@ def test_invalid_rate_and_unknown_criterion_give_one_clear_error():
 
 def test_masked_weights_stay_exactly_zero_through_training_sgd_and_adam():
     data = _data()
-    p = P.init_stack(NET, [0, 1])
+    p = _init(NET, [0, 1])
     g = torch.Generator().manual_seed(0)
     masks = [(torch.rand(w.shape, generator=g) > 0.5).float() for w in P.weights(p)]
     for opt in ("sgd", "adam"):
         cfg = P.StepConfig(steps=25, lr=0.05, optimizer=opt, batch_size=20, eval_every=5)
-        run = P.train_stack(NET, p, masks, data, cfg, log=None)
+        run = P.train_stack(NET, p, masks, data, cfg)
         for w, m in zip(P.weights(run.params), masks):
             assert torch.all(w[m == 0] == 0)
             assert torch.count_nonzero(w[m == 1]) == int(m.sum())  # survivors did train
@@ -104,19 +86,19 @@ def test_masked_weights_stay_exactly_zero_through_training_sgd_and_adam():
 
 def test_stacked_members_train_as_if_alone():
     data = _data()
-    p = P.init_stack(NET, [0, 1, 2])
-    both = P.train_stack(NET, p, None, data, CFG, order_seeds=[5, 6, 7], log=None)
-    alone = P.train_stack(NET, [t[1:2] for t in p], None, data, CFG, order_seeds=[6], log=None)
+    p = _init(NET, [0, 1, 2])
+    both = P.train_stack(NET, p, None, data, CFG, order_seeds=[5, 6, 7])
+    alone = P.train_stack(NET, [t[1:2] for t in p], None, data, CFG, order_seeds=[6])
     for a, b in zip(both.params, alone.params):
         assert torch.allclose(a[1], b[0], atol=1e-5)
 
 
 def test_rewinding_restores_the_saved_values():
     data = _data()
-    p = P.init_stack(NET, [0])
-    run = P.train_stack(NET, p, None, data, CFG, snapshot_steps=(0, 7), log=None)
+    p = _init(NET, [0])
+    run = P.train_stack(NET, p, None, data, CFG, snapshot_steps=(0, 7))
     assert all(torch.equal(a, b) for a, b in zip(run.snapshots[0], p))
-    short = P.train_stack(NET, p, None, data, P.StepConfig(7, CFG.lr, batch_size=20, eval_every=7), log=None)
+    short = P.train_stack(NET, p, None, data, P.StepConfig(7, CFG.lr, batch_size=20, eval_every=7))
     assert all(torch.allclose(a, b) for a, b in zip(run.snapshots[7], short.params))
     masks = P.prune(P.mask_scores("large_final", p, run.params), P.ones_masks(p), 0.5)
     back = P.rewind(run.snapshots[7], masks)
@@ -130,7 +112,7 @@ def test_rewinding_restores_the_saved_values():
 
 def test_imp_uses_rewind_values_and_shrinks_density():
     data = _data()
-    res = P.imp(NET, [0, 1], data, CFG, rate=0.5, rounds=2, rewind_step=10, log=None)
+    res = P.imp(NET, [0, 1], data, CFG, rate=0.5, rounds=2, rewind_step=10)
     assert res.density.shape == (3, 2)
     assert np.allclose(res.density[0], 1)
     assert np.all(np.diff(res.density, axis=0) < 0)
@@ -164,7 +146,7 @@ def test_each_criterion_ranks_a_hand_made_example_as_its_definition_says():
 
 
 def test_random_masks_keep_per_layer_counts_but_differ():
-    p = P.init_stack(NET, [0, 1])
+    p = _init(NET, [0, 1])
     masks = P.prune(P.mask_scores("large_final", p, p), P.ones_masks(p), 0.6)
     rnd = P.random_masks_like(masks, torch.Generator().manual_seed(0))
     for a, b in zip(masks, rnd):
@@ -173,7 +155,7 @@ def test_random_masks_keep_per_layer_counts_but_differ():
 
 
 def test_signed_constant_has_init_signs_and_layer_std():
-    p = P.init_stack(NET, [0])
+    p = _init(NET, [0])
     sc = P.signed_constant(NET, p)
     assert torch.equal(torch.sign(sc[0]), torch.sign(p[0]))
     assert sc[0].abs().unique().numel() == 1
@@ -188,9 +170,9 @@ def test_signed_constant_has_init_signs_and_layer_std():
 @pytest.mark.parametrize("estimator", P.ESTIMATORS)
 def test_learned_supermask_trains_scores_only_and_beats_its_start(estimator):
     data = _data(n=200)
-    p = P.init_stack(NET, [0])
+    p = _init(NET, [0])
     cfg = P.StepConfig(steps=150, lr=0.1, batch_size=40, eval_every=50)
-    res = P.train_supermask(NET, p, data, cfg, estimator=estimator, log=None)
+    res = P.train_supermask(NET, p, data, cfg, estimator=estimator)
     assert 0 < res.density[0] < 1
     for w, w0, m in zip(P.weights(res.run.params), P.weights(p), res.masks):  # weights are frozen
         assert torch.equal(w, w0 * m)
@@ -208,26 +190,26 @@ def test_supermask_straight_through_gradient_is_identity():
 
 
 def test_snip_and_grasp_against_autograd_on_a_tiny_net():
-    net = P.Net("mlp", (4,), 3, 2)
-    p = [t.double() for t in P.init_stack(net, [0])]
+    net = P.Arch("mlp", (4,), 3, 2)
+    p = [t.double() for t in _init(net, [0])]
     g = torch.Generator().manual_seed(0)
     X = torch.randn(10, 3, generator=g, dtype=torch.float64)
     y = torch.randint(0, 2, (10,), generator=g)
-    flat = P.flatten(p)[0].clone().requires_grad_(True)
+    flat = models.flatten(p)[0].clone().requires_grad_(True)
 
     def loss(th):
-        return torch.nn.functional.cross_entropy(P.forward_one(net, th, X), y)
+        return torch.nn.functional.cross_entropy(models.forward_one(net, models.unflatten(net, th), X), y)
     grad = torch.autograd.grad(loss(flat), flat)[0]
     H = torch.autograd.functional.hessian(loss, flat.detach())
-    snip = P.flatten([s for pair in zip(P.snip_scores(net, p, X, y), [t * 0 for t in p[1::2]]) for s in pair])[0]
-    grasp = P.flatten([s for pair in zip(P.grasp_scores(net, p, X, y), [t * 0 for t in p[1::2]]) for s in pair])[0]
-    is_w = P.flatten([torch.ones_like(t) if j % 2 == 0 else torch.zeros_like(t) for j, t in enumerate(p)])[0].bool()
+    snip = models.flatten([s for pair in zip(P.snip_scores(net, p, X, y), [t * 0 for t in p[1::2]]) for s in pair])[0]
+    grasp = models.flatten([s for pair in zip(P.grasp_scores(net, p, X, y), [t * 0 for t in p[1::2]]) for s in pair])[0]
+    is_w = models.flatten([torch.ones_like(t) if j % 2 == 0 else torch.zeros_like(t) for j, t in enumerate(p)])[0].bool()
     assert torch.allclose(snip[is_w], (grad * flat.detach()).abs()[is_w])
     assert torch.allclose(grasp[is_w], (flat.detach() * (H @ grad))[is_w])
 
 
 def test_prune_at_init_reaches_the_target_density():
-    p = P.init_stack(NET, [0, 1])
+    p = _init(NET, [0, 1])
     data = _data()
     for method in ("snip", "grasp", "random"):
         m = P.prune_at_init(method, NET, p, data.X_train, data.y_train, 0.1)
@@ -236,38 +218,54 @@ def test_prune_at_init_reaches_the_target_density():
         P.prune_at_init("synflow", NET, p, data.X_train, data.y_train, 0.1)
 
 
-def test_instability_of_two_identical_runs_is_zero_and_of_different_orders_is_not_negative():
+def test_instability_of_two_identical_runs_is_zero():
     data = _data()
-    p = P.init_stack(NET, [0])
-    run = P.train_stack(NET, P.repeat_params(p, 2), None, data, CFG, order_seeds=[3, 3], log=None)
+    p = _init(NET, [0])
+    run = P.train_stack(NET, P.repeat_params(p, 2), None, data, CFG, order_seeds=[3, 3])
     a, b = [t[:1] for t in run.params], [t[1:] for t in run.params]
     assert P.instability(NET, a, b, data.X_test, data.y_test)[0] == 0.0
-    snaps = P.train_stack(NET, p, None, data, CFG, snapshot_steps=(0, 10), log=None).snapshots
-    res = P.instability_vs_rewind(NET, snaps, None, data, CFG, [0, 10], [0], log=None)
-    assert res.barrier.shape == (2, 1) and np.all(res.barrier >= 0)
+    snaps = P.train_stack(NET, p, None, data, CFG, snapshot_steps=(0, 10)).snapshots
+    res = P.instability_vs_rewind(NET, snaps, None, data, CFG, [0, 10], [0])
+    assert res.barrier.shape == (2, 1) and res.test_acc.shape == (2, 1)
     with pytest.raises(ValueError, match="no snapshot"):
-        P.instability_vs_rewind(NET, snaps, None, data, CFG, [5], [0], log=None)
+        P.instability_vs_rewind(NET, snaps, None, data, CFG, [5], [0])
 
 
 def test_instability_detects_a_barrier_between_two_different_solutions():
     """Two nets with permuted hidden units compute the same function; on XOR data the
     midpoint averages the units into a nearly linear net, so the barrier is large."""
-    net = P.Net("mlp", (16,), 2, 2)
+    net = P.Arch("mlp", (16,), 2, 2)
     g = torch.Generator().manual_seed(0)
     X = torch.rand(400, 2, generator=g) * 2 - 1
     y = ((X[:, 0] * X[:, 1]) > 0).long()
     data = P.SplitData(X, y, X, y, X, y, 2)
-    run = P.train_stack(net, P.init_stack(net, [0]), None, data,
-                        P.StepConfig(600, 0.02, batch_size=50, eval_every=600), log=None)
+    run = P.train_stack(net, _init(net, [0]), None, data,
+                        P.StepConfig(600, 0.02, batch_size=50, eval_every=600))
     a = run.params
     assert run.test_err[0, -1] < 0.1
     perm = torch.randperm(16, generator=torch.Generator().manual_seed(0))
     b = [a[0][:, :, perm], a[1][:, perm], a[2][:, perm, :], a[3]]
-    assert torch.allclose(P.forward(net, a, X), P.forward(net, b, X), atol=1e-5)
-    assert P.instability(net, a, b, X, y)[0] > 0.1
+    assert torch.allclose(models.forward(net, a, X), models.forward(net, b, X), atol=1e-5)
+    assert P.instability(net, a, b, X, y)[0] > 0.05  # identical nets give exactly 0
 
 
 def test_iterations_to_threshold_is_censored_at_the_end():
     err = np.array([[0.9, 0.5, 0.05, 0.01], [0.9, 0.8, 0.7, 0.6], [0.05, 0.5, 0.5, 0.5]])
     steps = np.array([0, 10, 20, 30])
     assert list(P.iterations_to(err, steps, 0.1)) == [20, 30, 0]
+
+
+def test_matched_movement_removes_the_built_in_part_of_kept_weights_moving_more():
+    g = torch.Generator().manual_seed(0)
+    wf = (torch.randint(1, 21, (1, 4000), generator=g) / 20.0) * torch.sign(torch.randn(1, 4000, generator=g))
+    w0 = torch.zeros_like(wf)                        # movement = |w_final| for every weight
+    top = P.prune([wf.abs()], [torch.ones_like(wf)], 0.5, output_factor=1.0)
+    # keeping the largest |w_final| makes kept weights "move more" by construction ...
+    assert P.movement_ratio([w0], [wf], top)[0] > 1.5
+    # ... and at equal |w_final| a random half moves exactly as much as the rest
+    rand = P.random_masks_like(top, torch.Generator().manual_seed(1))
+    assert P.matched_movement_ratio([w0], [wf], rand)[0] == pytest.approx(1.0, abs=0.02)
+    # kept weights that did move more at equal |w_final| give a ratio above 1
+    w0b = torch.where(rand.pop() > 0, torch.zeros_like(wf), wf / 2)
+    keep = P.random_masks_like(top, torch.Generator().manual_seed(1))
+    assert P.matched_movement_ratio([w0b], [wf], keep)[0] == pytest.approx(2.0, rel=0.02)
