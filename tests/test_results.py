@@ -1,11 +1,15 @@
 """Result keys and the result store: stable hashes, defaults drop out, atomic round trips."""
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 
-from overparam.engine.store import ResultStore, config_key
-from overparam.engine.sweep import Member, TrainConfig
+from overparam import config
+from overparam.engine import store as store_mod
+from overparam.engine.store import STAMP_FIELD, CorruptResult, ResultStore, code_fingerprint, config_key
+from overparam.engine.sweep import Member, TrainConfig, TrainData, train_grid
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ def test_store_round_trip_is_atomic(tmp_path):
     assert path.parent == tmp_path / "ch" and store.has("p_1") and store.keys() == ["p_1"]
     got, meta = store.load("p_1")
     np.testing.assert_array_equal(got["curve"], arrays["curve"])
-    assert got["probs"].dtype == np.float32 and meta == {"width": 8, "note": "x"}
+    assert got["probs"].dtype == np.float32
+    assert meta == {"width": 8, "note": "x", STAMP_FIELD: code_fingerprint()}
     assert not [p for p in (tmp_path / "ch").iterdir() if p.name.endswith(".tmp")]
     with pytest.raises(KeyError):
         store.load("p_2")
@@ -82,3 +87,85 @@ def test_cached_computes_once(tmp_path):
 def test_default_dir_follows_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("OVERPARAM_RESULTS", str(tmp_path / "r"))
     assert ResultStore(namespace="n").root == tmp_path / "r" / "n"
+
+
+class _Lines(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def logged():
+    h = _Lines()
+    config.log.addHandler(h)
+    yield h.lines
+    config.log.removeHandler(h)
+
+
+def _grid(tmp_path, **kw):
+    g = torch.Generator().manual_seed(0)
+    X, Xt = torch.randn(40, 6, generator=g), torch.randn(20, 6, generator=g)
+    data = TrainData(X, (X[:, 0] > 0).long(), Xt, (Xt[:, 0] > 0).long(), n_classes=2, key="toy")
+    members = [Member(w, seed=s) for w in (2, 4) for s in (0, 1)]
+    cfg = TrainConfig(epochs=2, lr=0.05, batch_size=10, eval_every=1)
+    return train_grid(members, data, cfg, log=None, mode="batched", **kw)
+
+
+def test_corrupt_file_is_named_moved_aside_and_recomputed(tmp_path, logged):
+    store = ResultStore(tmp_path)
+    store.save("p_1", {"x": np.arange(1000.0)})
+    npz = tmp_path / "p_1.npz"
+    with open(npz, "r+b") as fh:  # as `truncate -s 100` does
+        fh.truncate(100)
+    with pytest.raises(CorruptResult, match="p_1.npz"):
+        store.load("p_1")
+    assert not npz.exists() and (tmp_path / "p_1.npz.corrupt").exists()
+    assert any("p_1.npz" in s and "corrupt" in s for s in logged)
+    assert not store.has("p_1")
+    calls = []
+    got = store.cached("p_1", lambda: calls.append(1) or {"x": np.arange(3.0)})
+    assert calls == [1] and store.load("p_1")[0]["x"].tolist() == [0.0, 1.0, 2.0] == got["x"].tolist()
+    (tmp_path / "p_2.json").write_text("{not json")
+    store.save("p_3", {"x": np.zeros(1)})
+    (tmp_path / "p_3.json").write_text("{not json")
+    assert store.get("p_3") is None and (tmp_path / "p_3.json.corrupt").exists()
+
+
+def test_grid_retrains_exactly_the_corrupt_point(tmp_path, logged):
+    store = ResultStore(tmp_path)
+    first = _grid(tmp_path, store=store)
+    victim = sorted(tmp_path.glob("*.npz"))[1]
+    victim.write_bytes(victim.read_bytes()[:100])
+    again = _grid(tmp_path, store=store)
+    assert again.modes.count("stored") == 3  # the other one is trained again (alone: "loop")
+    assert any(victim.name in s for s in logged)
+    for k in first.curves:
+        np.testing.assert_allclose(again.curves[k], first.curves[k], atol=2e-5)
+
+
+def test_points_from_other_code_are_retrained(tmp_path, monkeypatch):
+    _grid(tmp_path, store=ResultStore(tmp_path))
+    assert _grid(tmp_path, store=ResultStore(tmp_path)).modes == ["stored"] * 4
+    # another engine fingerprint (a changed source file or torch version) retrains every point
+    monkeypatch.setattr(store_mod, "code_fingerprint", lambda *a, **k: "0123456789abcdef")
+    r = _grid(tmp_path, store=ResultStore(tmp_path))
+    assert "stored" not in r.modes
+    assert _grid(tmp_path, store=ResultStore(tmp_path)).modes == ["stored"] * 4
+    assert ResultStore(tmp_path, stamp="x").get(ResultStore(tmp_path).keys()[0]) is None
+
+
+def test_fingerprint_follows_sources_and_torch_version(tmp_path):
+    f = tmp_path / "engine.py"
+    f.write_text("a = 1\n")
+    before = code_fingerprint([f], "torch 2.13.0")
+    assert code_fingerprint([f], "torch 2.13.0") == before
+    assert code_fingerprint([f], "torch 2.14.0") != before
+    f.write_text("a = 2\n")
+    assert code_fingerprint([f], "torch 2.13.0") != before
+    assert code_fingerprint() == code_fingerprint(None, f"torch {torch.__version__}")
+    names = {p.name for p in store_mod._fingerprint_files()}
+    assert {"loop.py", "sweep.py", "stackrun.py", "family.py"} <= names

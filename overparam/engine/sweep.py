@@ -460,8 +460,9 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
     keys = [member_key(m, datas[m.data], cfg, keep_probs) if store is not None else "" for m in members]
     todo = []
     for i, m in enumerate(members):
-        if store is not None and store.has(keys[i]):
-            arrays, meta = store.load(keys[i])
+        got = store.get(keys[i]) if store is not None else None  # None: absent, stale or corrupt
+        if got is not None:
+            arrays, meta = got
             for k in CURVES:
                 curves[k][i] = arrays[k]
             if keep_probs:
