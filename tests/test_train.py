@@ -222,3 +222,13 @@ def test_bad_values_raise_naming_the_parameter():
         train_ensemble([Member(2)], _toy(), TrainConfig(epochs=1), mode="fast")
     with pytest.raises(ValueError, match="data=3"):
         train_ensemble([Member(2, data=3)], _toy(), TrainConfig(epochs=1))
+
+
+def test_class_major_error_count_equals_argmax_with_ties():
+    from overparam.engine.stackrun import _wrong
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 5, 40, generator=g).round()  # rounding makes many ties
+    logits[1] = 0  # a frozen member: every class ties, argmax picks class 0
+    y = torch.randint(0, 5, (3, 40), generator=g)
+    assert torch.equal(_wrong(logits, y), logits.argmax(1) != y)
+    assert 0 < int(_wrong(logits, y).sum()) < 120

@@ -180,21 +180,29 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
                      taken=torch.zeros(M, device=device))
     next_batch = batches if callable(batches) else (lambda _s, it=batches: next(it))
     masks = None if grad_masks is None else list(grad_masks)
-    bad = torch.zeros(M, dtype=torch.bool, device=device)
     progress = Progress(label, steps, progress_every)
     adam_fixed = False
     for cb in callbacks:
         cb(state)
 
+    # non-finite losses are detected from a running sum of the per-member losses (one
+    # kernel per step, no synchronisation): NaN and inf survive a sum of losses
+    acc = torch.zeros(M, device=device)
+    all_alive = True  # Python-side copy of state.alive.all(): no GPU sync per step
+
     def guard(final: bool = False) -> None:
-        nonlocal bad
-        if nan_guard == "off" or not bool(bad.any()):
+        nonlocal acc, all_alive
+        if nan_guard == "off":
+            return
+        bad = ~torch.isfinite(acc)
+        if not bool(bad.any()):
             return
         if nan_guard == "raise":
             who = torch.nonzero(bad).flatten()[:10].tolist()
             raise FloatingPointError(f"{label}: non-finite loss in members {who} at step {state.step}")
         freeze_members(state, bad & state.alive)
-        bad = torch.zeros_like(bad)
+        acc = torch.zeros_like(acc)
+        all_alive = bool(state.alive.all())
 
     for step in range(1, steps + 1):
         params, opt = state.params, state.optimizer
@@ -204,26 +212,21 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
         for pen in penalties:
             total = total + pen(params).sum()
         if nan_guard != "off":
-            bad |= ~torch.isfinite(per.detach())
+            acc += per.detach()
         take = None if active is None else active(batch)
-        if not bool(state.alive.all()):
+        if not all_alive:
             take = state.alive if take is None else take & state.alive
+        grads = list(torch.autograd.grad(total, params, allow_unused=True, materialize_grads=True))
+        if masks is not None:
+            grads = [g if m is None else g * m for g, m in zip(grads, masks)]
         if _is_stacked(opt):
-            grads = list(torch.autograd.grad(total, params, allow_unused=True, materialize_grads=True))
-            if masks is not None:
-                grads = [g if m is None else g * m for g, m in zip(grads, masks)]
             opt.step(grads, take)
         else:
-            opt.zero_grad(set_to_none=False)
-            total.backward()
-            if masks is not None:
-                for p, m in zip(params, masks):
-                    if m is not None:
-                        p.grad.mul_(m)
             if take is not None:  # frozen members: no gradient (weight decay off them too)
                 keep = take.to(params[0].dtype)
-                for p in params:
-                    p.grad.mul_(keep.reshape(-1, *([1] * (p.dim() - 1))))
+                grads = [g * keep.reshape(-1, *([1] * (g.dim() - 1))) for g in grads]
+            for p, g in zip(params, grads):  # the gradients of this step, no zeroing pass
+                p.grad = g
             opt.step()
             if not adam_fixed and masks is not None:
                 _positive_second_moment(opt, params, masks)

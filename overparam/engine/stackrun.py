@@ -53,6 +53,15 @@ def _shared(tensors: Sequence[torch.Tensor], device) -> tuple[torch.Tensor, torc
     return torch.stack(xs).to(device), torch.tensor([uniq[id(t)] for t in tensors], device=device)
 
 
+def _wrong(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``logits.argmax(1) != y`` for class-major logits (M, C, B), without the slow strided
+    argmax: wrong where another class scores higher, or ties with a lower index (argmax
+    returns the first maximum)."""
+    at_y = logits.gather(1, y[:, None, :])
+    cls = torch.arange(logits.shape[1], device=logits.device)[None, :, None]
+    return (logits > at_y).any(1) | ((logits == at_y) & (cls < y[:, None, :])).any(1)
+
+
 class StackRun:
     """Training state of one bucket: members stacked along a leading dimension.
 
@@ -104,8 +113,9 @@ class StackRun:
         return per_member_batches(self.n, self.cfg.batch_size, self.gens, self.device)
 
     @torch.no_grad()
-    def evaluate(self, chunk: int | None = None):
-        """Per-member (train_loss, train_err, test_loss, test_err) and test probs (M, n, C).
+    def evaluate(self, chunk: int | None = None, want_probs: bool = True):
+        """Per-member (train_loss, train_err, test_loss, test_err) and test probs (M, n, C)
+        (None unless ``want_probs``).
 
         ``chunk`` examples per forward; by default about 4 M hidden activations per chunk
         over all members, so wide stacks stay in cache instead of streaming memory.
@@ -123,19 +133,20 @@ class StackRun:
                 out = forward(self.arch, self.params, X[u, s:s + chunk], class_major=True)  # (M, C, b)
                 yb = Y[:, s:s + chunk]
                 loss += F.cross_entropy(out, yb, reduction="none").sum(1)
-                err += (out.argmax(1) != yb).sum(1)
-                ps.append(out.softmax(1).transpose(1, 2))
+                err += _wrong(out, yb).sum(1)
+                if want_probs:
+                    ps.append(out.softmax(1).transpose(1, 2))
             res += [(loss / n).cpu().numpy(), (err / n).cpu().numpy()]
-            probs = torch.cat(ps, 1)
+            probs = torch.cat(ps, 1) if want_probs else None
         return res, probs
 
     def train(self, evals: Sequence[int], on_eval: Callable[[int, list, torch.Tensor, np.ndarray], None],
               on_diverged: Callable[[int, int], None], label: str = "train",
-              progress_every: float = 15.0):
+              progress_every: float = 15.0, want_probs: bool = False):
         """Train ``cfg.epochs`` epochs through :func:`fit`.
 
         ``on_eval(j, values, probs, alive)`` is called at ``evals[j]`` epochs (0 = before
-        training); ``on_diverged(member, epoch)`` once per member whose loss became
+        training; ``probs`` only at the last, with ``want_probs``, else None); ``on_diverged(member, epoch)`` once per member whose loss became
         non-finite (checked at each epoch's end; the member is then frozen at zero).
         """
         spe = steps_per_epoch(self.n, self.cfg.batch_size)
@@ -148,7 +159,7 @@ class StackRun:
                 on_diverged(int(j), epoch)
             alive_seen[:] = alive
             if epoch in evals and state.step % spe == 0:
-                vals, probs = self.evaluate()
+                vals, probs = self.evaluate(want_probs=want_probs and epoch == evals[-1])
                 on_eval(evals.index(epoch), vals, probs, alive)
 
         steps = self.cfg.epochs * spe

@@ -347,14 +347,15 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
         def on_eval(j, vals, p, alive):
             for k, v in zip(CURVES, vals):
                 curves[k][idx, j] = np.where(alive, v, np.nan)
-            if keep_probs:
+            if keep_probs and p is not None:
                 probs[idx] = np.where(alive[:, None, None], p.cpu().numpy(), np.nan)
 
         def on_diverged(j, epoch):
             diverged[bm[j].label()] = epoch
             note(f"diverged: {bm[j].label()} at epoch {epoch} (NaN/inf loss); member stopped")
 
-        run.train(evals, on_eval, on_diverged, label=desc, progress_every=progress_every)
+        run.train(evals, on_eval, on_diverged, label=desc, progress_every=progress_every,
+                  want_probs=keep_probs)
         if keep_params:
             for j, i in enumerate(idx):
                 params_out[i] = [t.cpu() for t in run.stack.member(j)]
