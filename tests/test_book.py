@@ -1,53 +1,72 @@
-"""The book pipeline on fixture notebooks: run, cache, failure handling, pages, HTML build.
+"""The book pipeline on fixture notebooks: run, cache, failure handling, locks, pages.
 
-The fast tests run the two fixture chapters (``tests/fixtures/notebooks``) once per module
-in a scratch project; the HTML tests read the session's one smoke build (conftest.py).
+The tests run the two fixture chapters (``tests/fixtures/notebooks``: 90_tiny works,
+91_broken fails at its third cell) once per module in a scratch project; the built HTML
+is tested in ``test_book_html.py``.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
-import subprocess
+import threading
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from overparam import __main__ as cli
-from overparam import book
+from overparam.book import cache, cli, pages, registry, runner
+from overparam.book.paths import default_paths, read_meta, remove_stale_temps
 from overparam.claims import VERDICTS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-package_fingerprint = book.package_fingerprint  # the real one (``ran`` pins book's copy)
+package_fingerprint = cache.package_fingerprint  # the real one (``ran`` pins the cache's)
+
+
+class Lines:
+    """A stream that keeps what the kernel wrote to stderr."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
 
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     """A scratch project where both fixture chapters ran once at smoke (one ok, one failed)."""
-    from conftest import make_project
+    from conftest import EXTRA, fixture_notebooks, make_project
 
-    root = make_project(tmp_path_factory.mktemp("ran"), {
-        "01_tiny": FIXTURES / "notebooks" / "01_tiny.ipynb",
-        "02_broken": FIXTURES / "notebooks" / "02_broken.ipynb"})
-    paths = book.default_paths(root)
+    root = make_project(tmp_path_factory.mktemp("ran"), fixture_notebooks(),
+                        "format: jb-book\nroot: book/intro\nchapters:\n"
+                        "  - file: book/chapters/90_tiny\n  - file: book/chapters/91_broken\n")
+    paths = default_paths(root)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OVERPARAM_EXTRA_CHAPTERS", EXTRA)
+    mp.syspath_prepend(str(root))
     # Pin the package part of the cache key: other work on overparam/*.py while the
     # tests run must not turn a cache hit into a miss (package_fingerprint has its own test).
-    mp = pytest.MonkeyPatch()
-    mp.setattr(book, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
-    results = book.run_chapters(paths, ["01_tiny", "02_broken"], "smoke", "cpu", 0,
-                                log=lambda *_: None)
-    yield paths, {r.chapter: r for r in results}
+    mp.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    streams = {c: Lines() for c in ("90_tiny", "91_broken")}
+    results = {c: runner.run_chapter(paths, c, "smoke", "cpu", 0, stream=streams[c])
+               for c in streams}
+    yield paths, results, streams
     mp.undo()
 
 
 @pytest.fixture
 def project(ran, tmp_path):
     """A private copy of ``ran`` that a test may change."""
-    paths, _ = ran
+    paths = ran[0]
     root = tmp_path / "copy"
     shutil.copytree(paths.root, root)
-    return book.default_paths(root)
+    return default_paths(root)
 
 
 @pytest.fixture
@@ -60,9 +79,9 @@ def never_execute(monkeypatch):
 
 
 def test_run_writes_executed_copy_with_metadata_and_claims(ran):
-    paths, results = ran
-    assert results["01_tiny"].status == "ok"
-    nb = nbformat.read(paths.chapters / "01_tiny.ipynb", as_version=4)
+    paths, results, _ = ran
+    assert results["90_tiny"].status == "ok"
+    nb = nbformat.read(paths.chapters / "90_tiny.ipynb", as_version=4)
     meta = nb.metadata["overparam"]
     assert meta["ok"] is True and meta["profile"] == "smoke" and meta["device"] == "cpu"
     assert meta["device_resolved"] == "cpu" and meta["seed"] == 0
@@ -70,58 +89,103 @@ def test_run_writes_executed_copy_with_metadata_and_claims(ran):
     assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
                for c in nb.cells for o in c.get("outputs", []))
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert len(injected) == 1 and book.HIDE_TAG in injected[0].metadata["tags"]
+    assert len(injected) == 1 and runner.HIDE_TAG in injected[0].metadata["tags"]
     assert 'profile = "smoke"' in injected[0].source
-    claims = json.loads((paths.chapters / "01_tiny.claims.json").read_text())
+    claims = json.loads((paths.chapters / "90_tiny.claims.json").read_text())
     assert [c["claim"] for c in claims] == ["the widths are positive"]
-    assert claims[0]["verdict"] in VERDICTS and claims[0]["profile"] == "smoke"
-    # smoke profile of the fixture has width 3: x = 1, 2, 3, mean 2
+    # smoke profile of the fixture has width 3: x = 1, 2, 3, mean 2, and the t interval
+    # over three points (2 +- 4.30 * 0.577) reaches below 0: the rule cannot decide
+    assert claims[0]["verdict"] == "inconclusive" and claims[0]["profile"] == "smoke"
     assert claims[0]["measured"] == pytest.approx(2.0)
 
 
+def test_gpu_note_follows_the_title_of_a_chapter_with_a_full_profile(ran):
+    paths = ran[0]
+    nb = nbformat.read(paths.chapters / "90_tiny.ipynb", as_version=4)
+    assert nb.cells[0].source.startswith("# A tiny fixture chapter")
+    assert nb.cells[1].source == runner.GPU_NOTE
+    assert [c for c in nb.cells if runner.GPU_TAG in c.metadata.get("tags", [])] == [nb.cells[1]]
+    # a second call adds nothing; a chapter without a module gets none
+    assert runner.add_gpu_note(nb, registry.by_name("90_tiny")) is False
+    bare = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T")])
+    assert runner.add_gpu_note(bare, registry.by_name("91_broken")) is False
+    assert runner.add_gpu_note(bare, registry.by_name("90_tiny")) is True and len(bare.cells) == 2
+
+
+def test_kernel_stderr_is_streamed_and_kept_out_of_stdout(ran):
+    _, _, streams = ran
+    assert "tiny progress: 1/1" in streams["90_tiny"].text
+    assert "running over TCP" not in streams["90_tiny"].text
+
+
+def test_line_stream_writes_whole_prefixed_lines(tmp_path):
+    out = tmp_path / "out.txt"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+    s = runner.LineStream("[03] ", fd)
+    s.write("grid: 1/4")
+    s.write(", eta 3 s\nsecond\rsecond, redrawn\n\n")
+    s.write("unfinished")
+    s.close()
+    os.close(fd)
+    assert out.read_text() == "[03] grid: 1/4, eta 3 s\n[03] second, redrawn\n[03] unfinished\n"
+
+
 def test_no_temp_files_left(ran):
-    paths, _ = ran
+    paths = ran[0]
     assert sorted(p.name for p in paths.chapters.iterdir()) == [
-        "01_tiny.claims.json", "01_tiny.ipynb", "02_broken.failed.ipynb", "02_broken.ipynb"]
+        "90_tiny.claims.json", "90_tiny.ipynb", "91_broken.failed.ipynb", "91_broken.ipynb"]
 
 
-def test_second_run_is_a_cache_hit(project, capsys, never_execute):
-    code = cli.main(["--root", str(project.root), "run", "01", "--profile", "smoke", "--device", "cpu"])
+def test_second_run_is_a_cache_hit(project, capsys, never_execute, monkeypatch):
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    code = cli.main(["--root", str(project.root), "run", "90", "--profile", "smoke", "--device", "cpu"])
     assert code == 0
-    assert "[1/1] 01_tiny cached" in capsys.readouterr().out
+    assert "[1/1] 90_tiny cached" in capsys.readouterr().out
 
 
-def test_changed_inputs_are_not_cache_hits(project, never_execute):
+@pytest.mark.parametrize("value", ["", "null"])
+def test_empty_p_value_is_exactly_no_p(project, capsys, never_execute, monkeypatch, value):
+    """``-p width ""`` / ``null`` reuses the run without -p (same key, no ``width=None``)."""
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    code = cli.main(["--root", str(project.root), "run", "90", "--profile", "smoke",
+                     "--device", "cpu", "-p", "width", value])
+    assert code == 0 and "[1/1] 90_tiny cached" in capsys.readouterr().out
+    assert "width" not in (project.root / "book" / "status.md").read_text()
+
+
+def test_changed_inputs_are_not_cache_hits(project, never_execute, monkeypatch):
     """Another seed, another -p value or an edited notebook means a new run."""
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
     for kwargs in ({"seed": 1}, {"params": {"width": 2}}, {"profile": "quick"}):
         args = {"profile": "smoke", "seed": 0, **kwargs}
-        res = book.run_chapter(project, "01_tiny", args["profile"], "cpu", args["seed"],
-                               args.get("params"))
+        res = runner.run_chapter(project, "90_tiny", args["profile"], "cpu", args["seed"],
+                                 args.get("params"), stream=Lines())
         assert res.status == "failed" and "execute_notebook was called" in res.error
     # the tree still holds the good copy after those (forced) failures
-    assert book.read_meta(project.chapters / "01_tiny.ipynb")["ok"] is True
+    assert read_meta(project.chapters / "90_tiny.ipynb")["ok"] is True
 
 
 def test_cache_key_tracks_source_and_parameters(project):
-    src = project.notebooks / "01_tiny.ipynb"
-    base = book.cache_key(src, {"profile": "smoke", "seed": 0})
-    assert base == book.cache_key(src, {"seed": 0, "profile": "smoke"})
-    assert base != book.cache_key(src, {"profile": "smoke", "seed": 1})
+    src = project.notebooks / "90_tiny.ipynb"
+    base = cache.cache_key(src, {"profile": "smoke", "seed": 0})
+    assert base == cache.cache_key(src, {"seed": 0, "profile": "smoke"})
+    assert base != cache.cache_key(src, {"profile": "smoke", "seed": 1})
     nb = nbformat.read(src, as_version=4)
     nb.cells[-1].outputs = [nbformat.v4.new_output("stream", text="stale output")]
     nbformat.write(nb, src)  # outputs do not change what the notebook computes
-    assert book.cache_key(src, {"profile": "smoke", "seed": 0}) == base
+    assert cache.cache_key(src, {"profile": "smoke", "seed": 0}) == base
     nb.cells[-1].source += "\n# edited"
     nbformat.write(nb, src)
-    assert book.cache_key(src, {"profile": "smoke", "seed": 0}) != base
+    assert cache.cache_key(src, {"profile": "smoke", "seed": 0}) != base
 
 
-def test_package_fingerprint_tracks_sources_but_not_the_runner(tmp_path):
+def test_package_fingerprint_tracks_sources_but_not_the_book(tmp_path):
     pkg = tmp_path / "pkg"
-    shutil.copytree(Path(book.__file__).parent, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(Path(cache.__file__).parents[1], pkg, ignore=shutil.ignore_patterns("__pycache__"))
     base = package_fingerprint(pkg)
     assert base == package_fingerprint(pkg)
-    (pkg / "book.py").write_text("# the runner does not change results\n")
+    (pkg / "book" / "runner.py").write_text("# the runner does not change results\n")
+    (pkg / "__main__.py").write_text("# nor does the entry point\n")
     assert package_fingerprint(pkg) == base
     with open(pkg / "stats.py", "a") as f:
         f.write("\n# a change to the science\n")
@@ -129,171 +193,222 @@ def test_package_fingerprint_tracks_sources_but_not_the_runner(tmp_path):
 
 
 def test_failed_chapter_without_good_copy_gets_a_failure_page(ran):
-    paths, results = ran
-    res = results["02_broken"]
+    paths, results, _ = ran
+    res = results["91_broken"]
     assert res.status == "failed" and res.failed_cell == 3
     assert res.error == "RuntimeError: deliberate failure for the pipeline tests"
-    page = nbformat.read(paths.chapters / "02_broken.ipynb", as_version=4)
+    page = nbformat.read(paths.chapters / "91_broken.ipynb", as_version=4)
     assert "This chapter failed to execute" in page.cells[0].source
     assert "RuntimeError" in page.cells[0].source
     assert page.metadata["overparam"]["ok"] is False
-    failed = nbformat.read(paths.chapters / "02_broken.failed.ipynb", as_version=4)
+    failed = nbformat.read(paths.chapters / "91_broken.failed.ipynb", as_version=4)
     assert any(o.get("output_type") == "error" for c in failed.cells for o in c.get("outputs", []))
-    assert not (paths.chapters / "02_broken.claims.json").exists()
+    assert not (paths.chapters / "91_broken.claims.json").exists()
 
 
-def test_failing_rerun_keeps_last_good_copy(project, capsys):
-    good_before = nbformat.read(project.chapters / "01_tiny.ipynb", as_version=4)
-    claims_before = (project.chapters / "01_tiny.claims.json").read_text()
-    shutil.copy(FIXTURES / "notebooks" / "02_broken.ipynb", project.notebooks / "01_tiny.ipynb")
-    code = cli.main(["--root", str(project.root), "run", "01_tiny", "--profile", "smoke",
+def _break_then_fix(project, capsys):
+    """Run 90_tiny with the broken source (fails), then put the good source back."""
+    good_src = (project.notebooks / "90_tiny.ipynb").read_bytes()
+    shutil.copy(FIXTURES / "notebooks" / "91_broken.ipynb", project.notebooks / "90_tiny.ipynb")
+    code = cli.main(["--root", str(project.root), "run", "90_tiny", "--profile", "smoke",
                      "--device", "cpu"])
-    out, err = capsys.readouterr()
+    (project.notebooks / "90_tiny.ipynb").write_bytes(good_src)
+    return code, capsys.readouterr()
+
+
+def test_failing_rerun_keeps_last_good_copy(project, capsys, monkeypatch):
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    good_before = nbformat.read(project.chapters / "90_tiny.ipynb", as_version=4)
+    claims_before = (project.chapters / "90_tiny.claims.json").read_text()
+    code, (out, err) = _break_then_fix(project, capsys)
     assert code == 1
-    assert "01_tiny FAILED" in out and "at cell index 3" in out
-    assert "chapter 01_tiny failed" in err and "RuntimeError: deliberate failure" in err
-    good = nbformat.read(project.chapters / "01_tiny.ipynb", as_version=4)
+    assert "90_tiny FAILED" in out and "at cell index 3" in out
+    assert "chapter 90_tiny failed" in err and "RuntimeError: deliberate failure" in err
+    good = nbformat.read(project.chapters / "90_tiny.ipynb", as_version=4)
     meta = good.metadata["overparam"]
     assert meta["ok"] is True and meta["key"] == good_before.metadata["overparam"]["key"]
     assert meta["latest_failure"]["failed_cell"] == 3
     assert "latest run of this chapter" in good.cells[0].source  # a warning for readers
     assert [c.source for c in good.cells[1:]] == [c.source for c in good_before.cells]
-    assert (project.chapters / "01_tiny.claims.json").read_text() == claims_before
-    assert (project.chapters / "01_tiny.failed.ipynb").exists()
+    assert (project.chapters / "90_tiny.claims.json").read_text() == claims_before
+    assert (project.chapters / "90_tiny.failed.ipynb").exists()
     assert not [p for p in project.chapters.iterdir() if p.name.startswith(".")]
+
+
+def test_cache_hit_after_the_fix_clears_the_failure(project, capsys, monkeypatch, never_execute):
+    """Issue 12 item 6: the banner and .failed.ipynb go once the good run is current again."""
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    _break_then_fix(project, capsys)
+    assert "failed" in (project.root / "book" / "status.md").read_text()
+    code = cli.main(["--root", str(project.root), "run", "90", "--profile", "smoke", "--device", "cpu"])
+    assert code == 0 and "[1/1] 90_tiny cached" in capsys.readouterr().out
+    good = nbformat.read(project.chapters / "90_tiny.ipynb", as_version=4)
+    assert "latest_failure" not in good.metadata["overparam"]
+    assert not [c for c in good.cells if runner.STALE_TAG in c.metadata.get("tags", [])]
+    assert not (project.chapters / "90_tiny.failed.ipynb").exists()
+    row = next(l for l in (project.root / "book" / "status.md").read_text().splitlines()
+               if l.startswith("| 90_tiny"))
+    assert "| ok |" in row
+
+
+def test_temp_files_of_a_killed_run_are_removed(project, never_execute, monkeypatch):
+    """Issue 12 item 7: leftovers of a dead process go; a live process's stay."""
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = [project.chapters / f".90_tiny.{dead}.abc123.ipynb",
+             project.chapters / f".90_tiny.claims.json.{dead}.xyz.tmp"]
+    live = project.chapters / f".91_broken.{os.getpid()}.live.ipynb"
+    for p in stale + [live]:
+        p.write_text("{half")
+    res = runner.run_chapter(project, "90_tiny", "smoke", "cpu", 0, stream=Lines())
+    assert res.status == "cached"
+    assert not any(p.exists() for p in stale) and live.exists()
+    assert remove_stale_temps(project.chapters) == []
+
+
+def test_second_run_of_a_chapter_waits_for_the_first(project, never_execute, monkeypatch):
+    """Issue 12 item 7: one run of a chapter at a time; the second says who holds the lock."""
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    said, results = [], []
+    with runner.chapter_lock(project, "90_tiny"):
+        t = threading.Thread(target=lambda: results.append(runner.run_chapter(
+            project, "90_tiny", "smoke", "cpu", 0, stream=Lines(), log=said.append)))
+        t.start()
+        for _ in range(200):
+            if said:
+                break
+            time.sleep(0.05)
+        assert results == []  # still waiting while the lock is held
+        assert said and f"waiting for pid {os.getpid()}" in said[0]
+    t.join(30)
+    assert [r.status for r in results] == ["cached"]
 
 
 def test_ensure_pages_writes_placeholders_for_toc_chapters(project):
     (project.root / "_toc.yml").write_text(
         "format: jb-book\nroot: book/intro\nchapters:\n"
-        "  - file: book/chapters/01_tiny\n  - file: book/chapters/05_not_written\n")
-    assert book.toc_chapters(project) == ["01_tiny", "05_not_written"]
-    assert book.ensure_pages(project) == ["05_not_written"]
-    page = nbformat.read(project.chapters / "05_not_written.ipynb", as_version=4)
+        "  - file: book/chapters/90_tiny\n  - file: book/chapters/05_flexible_size\n")
+    assert registry.toc_chapters(project.toc) == ["90_tiny", "05_flexible_size"]
+    assert pages.ensure_pages(project) == ["05_flexible_size"]
+    page = nbformat.read(project.chapters / "05_flexible_size.ipynb", as_version=4)
     assert "not written yet" in page.cells[0].source
-    assert book.read_meta(project.chapters / "05_not_written.ipynb")["page"] == "placeholder"
+    assert page.cells[0].source.startswith("# " + registry.by_name("05_flexible_size").title)
+    assert read_meta(project.chapters / "05_flexible_size.ipynb")["page"] == "placeholder"
 
 
-def test_status_and_scorecard_pages(project):
-    status, score = book.write_status(project)
+def test_status_page(project):
+    status, _ = pages.write_status(project)
     text = status.read_text()
-    row = next(line for line in text.splitlines() if line.startswith("| 01_tiny"))
+    row = next(line for line in text.splitlines() if line.startswith("| 90_tiny"))
     assert "| ok |" in row and "| smoke |" in row and "| cpu |" in row
     assert "**failed** (no good run)" in text and "RuntimeError: deliberate failure" in text
     assert "`smoke` profile" in text  # the smoke warning: only smoke runs here
-    card = score.read_text()
-    assert "the widths are positive" in card
-    counts = dict(re.findall(r"^\| (reproduced|partly|not reproduced|total) \| (\d+) \|$", card, re.M))
-    assert counts["total"] == "1" and sum(int(counts[v]) for v in VERDICTS) == 1
 
 
-# ----------------------------------------------------------------- the HTML build
-
-EXTERNAL_TAG = re.compile(
-    r"<(script|link|img|iframe|source|embed|video|audio)\b[^>]*?\b(src|href)\s*=\s*[\"']?(https?:)?//",
-    re.I)
-EXTERNAL_CSS = re.compile(r"(url\(\s*[\"']?|@import\s+[\"'])(https?:)?//", re.I)
-EXTERNAL_JS = re.compile(
-    r"(\.src\s*=\s*|loadScript\(\s*|importScripts\(\s*|fetch\(\s*|<script[^>]*src=\\?)[\"'](https?:)?//", re.I)
+def _rows(card: str, table: str) -> list[list[str]]:
+    """Cells (tags stripped) of every body row of the first HTML table of class ``table``."""
+    body = card.split(f'<table class="{table}">', 1)[1].split("</table>", 1)[0]
+    body = body.split("<tbody>", 1)[1]
+    return [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)]
+            for r in re.findall(r"<tr[^>]*>(.*?)</tr>", body)]
 
 
-def test_book_builds_with_pages_for_every_chapter(smoke_book):
-    index = smoke_book.html / "index.html"
-    assert f"book: {index}" in smoke_book.stdout
-    assert index.exists()
-    assert "jupyter-book exited" not in smoke_book.stdout, smoke_book.stdout[-3000:]
-    for chapter in book.toc_chapters(book.default_paths(smoke_book.root)):
-        assert (smoke_book.html / "book" / "chapters" / f"{chapter}.html").exists(), chapter
-    for page in ("status", "scorecard", "bibliography"):
-        assert (smoke_book.html / "book" / f"{page}.html").exists()
-
-
-def test_book_exit_code_names_the_failed_chapter(smoke_book):
-    assert smoke_book.returncode == 1
-    assert "chapter 91_broken failed" in smoke_book.stderr
-    assert "cell index 3" in smoke_book.stderr and "RuntimeError" in smoke_book.stderr
-    html = (smoke_book.html / "book" / "chapters" / "91_broken.html").read_text()
-    assert "This chapter failed to execute" in html
-
-
-def test_chapter_page_holds_figure_claims_and_no_error(smoke_book):
-    html = (smoke_book.html / "book" / "chapters" / "90_tiny.html").read_text()
-    imgs = re.findall(r"<img[^>]*src=\"([^\"]+\.png)\"", html)
-    assert imgs and all((smoke_book.html / "book" / "chapters" / i).resolve().exists() for i in imgs)
-    assert "class='claims'" in html and "the widths are positive" in html
-    assert "Traceback" not in html and "traceback" not in html  # no error output rendered
-    assert "# Parameters" not in html  # papermill's injected cell is hidden
-    assert "_sources/book/chapters/90_tiny.ipynb" in html  # download .ipynb button
-    assert "<p class=\"admonition-title\">GPU</p>" in html  # book/_admonition/gpu.md included
-    assert (smoke_book.html / "_sources" / "book" / "chapters" / "90_tiny.ipynb").exists()
-
-
-def test_status_page_in_book(smoke_book):
-    html = (smoke_book.html / "book" / "status.html").read_text()
-    assert "90_tiny" in html and "smoke" in html and "91_broken" in html
-
-
-def test_built_html_requests_nothing_from_outside(smoke_book):
-    offenders = []
-    for f in smoke_book.html.rglob("*"):
-        if f.suffix not in (".html", ".js", ".css"):
-            continue
-        text = f.read_text(errors="replace")
-        pattern = {".html": EXTERNAL_TAG, ".css": EXTERNAL_CSS, ".js": EXTERNAL_JS}[f.suffix]
-        offenders += [f"{f.relative_to(smoke_book.html)}: {m.group(0)[:120]}"
-                      for m in pattern.finditer(text)]
-    assert offenders == []
-
-
-def test_scanner_catches_a_cdn_script():
-    """The offline check can fail: it flags the tags a CDN-backed page would have."""
-    assert EXTERNAL_TAG.search('<script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex.js">')
-    assert EXTERNAL_TAG.search("<link rel='stylesheet' href='//fonts.googleapis.com/css'>")
-    assert not EXTERNAL_TAG.search('<a href="https://github.com/rom1mouret/exploration">repo</a>')
-    assert EXTERNAL_CSS.search("@font-face{src:url(https://fonts.gstatic.com/x.woff2)}")
-    assert EXTERNAL_JS.search('s.src = "https://unpkg.com/thebe@0.8.2/lib/index.js"')
-
-
-def test_mathjax_is_served_locally(smoke_book):
-    html = (smoke_book.html / "book" / "chapters" / "90_tiny.html").read_text()
-    srcs = re.findall(r"<script[^>]*src=\"([^\"]*mathjax[^\"]*)\"", html, re.I)
-    assert srcs == ["../../_static/mathjax/tex-chtml.js"]
-    assert (smoke_book.html / "_static" / "mathjax" / "tex-chtml.js").exists()
-    assert (smoke_book.html / "_static" / "mathjax" / "output" / "chtml" / "fonts").is_dir()
-
-
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium not installed")
-def test_page_renders_math_offline_in_chromium(smoke_book, tmp_path):
-    page = smoke_book.html / "book" / "chapters" / "90_tiny.html"
-    proc = subprocess.run(
-        ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}",
-         "--proxy-server=127.0.0.1:9", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    assert "mjx-container" in proc.stdout  # MathJax typeset the page without the network
+def test_scorecard_badges_first_counts_per_chapter_links_and_source_names(project):
+    claims = [dict(claim=f"claim {v}", source="Sagun 2017 talk (source 001)" if i else "(source 000)",
+                   measured=1.0, ci_low=0.5, ci_high=1.5, verdict=v, profile="smoke")
+              for i, v in enumerate(VERDICTS)]
+    (project.chapters / "90_tiny.claims.json").write_text(json.dumps(claims + claims[:1]))
+    card = pages.scorecard_markdown(project)
+    counts = _rows(card, "scorecard-counts")
+    assert counts[0][0] == "90 · A tiny fixture chapter"
+    assert counts[0][1:] == ["2"] + ["1"] * (len(VERDICTS) - 1) + [str(len(VERDICTS) + 1)]
+    assert counts[-1][0] == "all chapters"
+    rows = _rows(card, "scorecard")
+    assert [r[0] for r in rows] == list(VERDICTS) + [VERDICTS[0]]  # verdict first
+    assert rows[0][3] == "Mouret n.d. · smoke" and rows[1][3] == "Sagun 2017 talk · smoke"
+    assert "(source" not in card
+    assert '<span class="verdict verdict-not-reproduced">not reproduced</span>' in card
+    assert '<a href="chapters/90_tiny.html#claims-under-test">claim reproduced</a>' in card
+    assert "## 90 · A tiny fixture chapter" in card
 
 
 def test_scorecard_links_only_chapters_in_the_toc(project):
     (project.root / "_toc.yml").write_text(
-        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/02_broken\n")
-    card = book.scorecard_markdown(project)
-    assert "| 01_tiny | the widths are positive |" in card and "{doc}`01_tiny" not in card
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/91_broken\n")
+    card = pages.scorecard_markdown(project)
+    assert "the widths are positive" in card and "chapters/90_tiny.html" not in card
     (project.root / "_toc.yml").write_text(
-        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/01_tiny\n")
-    assert "{doc}`01_tiny </book/chapters/01_tiny>`" in book.scorecard_markdown(project)
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/90_tiny\n")
+    assert "chapters/90_tiny.html#claims-under-test" in pages.scorecard_markdown(project)
+
+
+def test_readable_source():
+    names = {"001": "Sagun 2017"}
+    assert pages.readable_source("Sagun 2017 talk (source 001)", names) == "Sagun 2017 talk"
+    assert pages.readable_source("He 2021 slides (004), sparsity part", names) == "He 2021 slides, sparsity part"
+    assert pages.readable_source("(source 001)", names) == "Sagun 2017"
+    assert pages.readable_source("(source 009)", names) == "source 009"
+    bib = pages.source_names(Path(__file__).resolve().parents[1] / "book" / "references.bib")
+    assert bib["001"] == "Sagun 2017" and bib["000"] == "Mouret n.d."
+
+
+def test_calibration_page_is_written_once_per_package(project, monkeypatch):
+    from overparam import calibration
+
+    calls = []
+    monkeypatch.setattr(calibration, "calibration_markdown",
+                        lambda draws=1000: calls.append(draws) or "# How the verdicts are made\n\n| x |\n")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "v1")
+    page = pages.calibration_page(project, draws=10)
+    assert "# How the verdicts are made" in page.read_text() and calls == [10]
+    pages.calibration_page(project, draws=10)
+    assert calls == [10]  # same package: not recomputed
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "v2")
+    pages.calibration_page(project, draws=10)
+    assert calls == [10, 10]
+
+    def broken(draws=1000):
+        raise RuntimeError("a chapter's CHECKS do not import")
+    monkeypatch.setattr(calibration, "calibration_markdown", broken)
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "v3")
+    assert "could not be computed" in pages.calibration_page(project).read_text()
 
 
 def test_interrupted_run_leaves_good_copy_and_no_temp_file(project, monkeypatch):
     import papermill
 
-    good = (project.chapters / "01_tiny.ipynb").read_bytes()
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    good = (project.chapters / "90_tiny.ipynb").read_bytes()
 
     def interrupted(src, dst, **kwargs):
         Path(dst).write_text("{half a notebook")
         raise KeyboardInterrupt
     monkeypatch.setattr(papermill, "execute_notebook", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        book.run_chapter(project, "01_tiny", "smoke", "cpu", 0, force=True)
-    assert (project.chapters / "01_tiny.ipynb").read_bytes() == good
+        runner.run_chapter(project, "90_tiny", "smoke", "cpu", 0, force=True, stream=Lines())
+    assert (project.chapters / "90_tiny.ipynb").read_bytes() == good
+    assert not [p for p in project.chapters.iterdir() if p.name.startswith(".")]
+
+
+def test_ctrl_c_is_one_line(project, capsys, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(runner, "run_chapters", interrupted)
+    code = cli.main(["--root", str(project.root), "run", "90", "--profile", "smoke", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 130 and len(err.strip().splitlines()) == 1 and err.startswith("interrupted")
+
+
+def test_jobs_run_chapters_side_by_side(project, capfd, monkeypatch):
+    """--jobs 2: each chapter in its own process, whole lines, results in chapter order."""
+    res = runner.run_chapters(project, ["90_tiny", "91_broken"], "smoke", "cpu", 0, force=True, jobs=2)
+    assert [(r.chapter, r.status) for r in res] == [("90_tiny", "ok"), ("91_broken", "failed")]
+    out, err = capfd.readouterr()
+    assert out.count("90_tiny started") == 1 and out.count("91_broken started") == 1
+    assert "[90_tiny] tiny progress: 1/1" in err
+    assert read_meta(project.chapters / "90_tiny.ipynb")["ok"] is True
     assert not [p for p in project.chapters.iterdir() if p.name.startswith(".")]

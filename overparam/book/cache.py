@@ -1,0 +1,52 @@
+"""Cache keys: a chapter is re-run only when what it computes could have changed.
+
+The key of a run is a hash of the notebook with outputs stripped, the parameters
+(profile, resolved device, seed, ``-p`` values) and the package (version plus the source of
+every ``overparam/**/*.py`` that can change a result: everything but this ``book/``
+package and ``__main__.py``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from .. import __version__
+
+#: Parts of the package that never change a result, left out of the fingerprint.
+NOT_IN_KEY = ("book", "__main__.py")
+
+
+def _strip(nb: Any) -> dict:
+    """The parts of a notebook that define what it computes (no outputs, no ids)."""
+    return {"cells": [{"type": c.cell_type, "source": c.source,
+                       "tags": sorted(c.get("metadata", {}).get("tags", []))} for c in nb.cells]}
+
+
+def package_fingerprint(pkg: Path | None = None) -> str:
+    """Hash of the package version and the source of every result-relevant ``*.py`` file.
+
+    ``pkg`` is the package folder (default: this package); files under ``pkg/book/`` and
+    ``pkg/__main__.py`` are left out.
+    """
+    h = hashlib.sha256(__version__.encode())
+    pkg = Path(__file__).resolve().parents[1] if pkg is None else Path(pkg)
+    for f in sorted(pkg.rglob("*.py")):
+        rel = f.relative_to(pkg)
+        if rel.parts[0] in NOT_IN_KEY:
+            continue
+        h.update(str(rel).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(nb_path: Path, parameters: Mapping[str, Any], fingerprint: str | None = None) -> str:
+    """Cache key of one run: notebook without outputs, parameters, package fingerprint."""
+    import nbformat
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    blob = json.dumps({"notebook": _strip(nb), "parameters": dict(parameters),
+                       "package": package_fingerprint() if fingerprint is None else fingerprint},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

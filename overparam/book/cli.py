@@ -1,0 +1,127 @@
+"""Command line of the book: ``python -m overparam {run,book,status,toc}``.
+
+    python -m overparam run [CHAPTER ...] [--profile quick] [--device auto] [--seed N]
+                            [--force] [--jobs N] [-p NAME VALUE ...]
+    python -m overparam book [--profile P] [--device D] [--seed N] [--force] [--jobs N]
+    python -m overparam status
+    python -m overparam toc [--check]
+
+Bad input (unknown profile or chapter, a device that is not present, a bad ``-p`` value,
+a size the machine cannot hold) prints one line ``error: ...`` naming the parameter and
+the allowed values, exits with 2 and writes nothing. A failed chapter gives exit code 1;
+Ctrl-C gives one line and exit code 130.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .. import config
+from . import pages, registry, runner, validate
+from .paths import default_paths, write_atomic
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m overparam",
+                                description="Run the chapter notebooks and build the book.")
+    p.add_argument("--root", help="project root (default: $OVERPARAM_ROOT or this checkout)")
+    p.add_argument("--notebooks", help="chapter sources (default: <root>/notebooks)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,book,status,toc}")
+
+    def run_options(sp: argparse.ArgumentParser) -> None:
+        # Values are checked by validate.validate_request (through overparam.config), so
+        # every bad value gets the same one-line message.
+        sp.add_argument("--profile", default="quick", help=f"one of {', '.join(config.PROFILES)} (default quick)")
+        sp.add_argument("--device", default="auto", help=f"one of {', '.join(config.DEVICES)} (default auto)")
+        sp.add_argument("--seed", default="0", help="integer in 0 .. 2**63 - 1 (default 0)")
+        sp.add_argument("--force", action="store_true", help="re-run even if the cached run is up to date")
+        sp.add_argument("--jobs", "-j", default=None,
+                        help="chapters run side by side (default: one per CPU core; up to 4 on a GPU)")
+
+    r = sub.add_parser("run", help="execute chapters with papermill into book/chapters/")
+    r.add_argument("chapters", nargs="*", metavar="CHAPTER",
+                   help="07, lottery_tickets or 07_lottery_tickets (default: every chapter)")
+    run_options(r)
+    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a notebook parameter (VALUE is read as YAML: 3, 0.5, [1, 2]; "
+                        "'' or null: as if not given)")
+    b = sub.add_parser("book", help="run what is stale, then build the HTML book")
+    run_options(b)
+    sub.add_parser("status", help="write book/status.md and book/scorecard.md")
+    t = sub.add_parser("toc", help="write _toc.yml from the chapter registry")
+    t.add_argument("--check", action="store_true", help="only say whether _toc.yml is up to date")
+    return p
+
+
+def _jobs(text: str | None, device: str, n: int) -> int:
+    if text is None:
+        return runner.default_jobs(device, n)
+    value = validate.parse_value(text)
+    config.check_positive("jobs", value, integer=True)
+    return int(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 a chapter or the build failed, 2 bad input)."""
+    args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        print("interrupted: the last good pages are kept; run the command again to resume",
+              file=sys.stderr)
+        return 130
+
+
+def _main(args: argparse.Namespace) -> int:
+    paths = default_paths(args.root, args.notebooks)
+    if args.command == "status":
+        status, score = pages.write_status(paths)
+        print(status.read_text())
+        print(f"wrote {status} and {score}")
+        return 0
+    if args.command == "toc":
+        text = registry.toc_yaml()
+        current = paths.toc.read_text() if paths.toc.exists() else ""
+        if args.check:
+            print("_toc.yml is up to date" if current == text else
+                  "_toc.yml differs from the registry: run `python -m overparam toc`")
+            return 0 if current == text else 1
+        if current != text:
+            write_atomic(paths.toc, text)
+        print(f"wrote {paths.toc}")
+        return 0
+
+    try:  # validate everything before anything runs or is written
+        seed = validate.check_seed(args.seed)
+        config.resolve_device(args.device)
+        avail = registry.available(paths.notebooks)
+        chosen = registry.resolve(getattr(args, "chapters", []), avail)
+        params = validate.clean_params(getattr(args, "parameter", []))
+        validate.validate_request(chosen, paths.notebooks, args.profile, args.device, seed, params)
+        jobs = _jobs(args.jobs, args.device, len(chosen))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    if not chosen:
+        print(f"no chapter notebooks in {paths.notebooks}")
+    names = [c.name for c in chosen]
+    results = runner.run_chapters(paths, names, args.profile, args.device, seed, params,
+                                  args.force, jobs=jobs)
+    code = 1 if any(r.status == "failed" for r in results) else 0
+    if any(r.status == "interrupted" for r in results):
+        raise KeyboardInterrupt
+    if args.command == "book":
+        pages.ensure_pages(paths)
+        pages.write_status(paths)
+        pages.calibration_page(paths)
+        if runner.build_html(paths) != 0:
+            code = 1
+        print(f"book: {paths.html_index}")
+    else:
+        pages.write_status(paths)
+    report = runner.failure_report(results)
+    if report:
+        print(report, file=sys.stderr)
+    return code

@@ -1,0 +1,295 @@
+"""Pages the book writes about itself: placeholders, status, scorecard, calibration.
+
+- :func:`ensure_pages`: every chapter in ``_toc.yml`` gets a page file (a placeholder if
+  its notebook was never run or does not exist yet), so the build never breaks and the
+  chapter numbers never move.
+- :func:`status_markdown`: ``book/status.md``, which profile/device/versions made each page.
+- :func:`scorecard_markdown`: ``book/scorecard.md``, every claim with its verdict as a
+  coloured badge in the first column, grouped by chapter with counts per verdict, each
+  row linked to its chapter's claims section, sources by name.
+- :func:`calibration_page`: ``book/calibration.md``, "How the verdicts are made", the
+  table of :func:`overparam.calibration.calibration_markdown` (re-computed only when the
+  package changes).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..claims import VERDICTS
+from . import cache, registry
+from .paths import METADATA_KEY, Paths, read_meta, write_atomic, write_nb_atomic
+
+#: Anchor of the "Claims under test" section that every chapter has (Sphinx's id).
+CLAIMS_ANCHOR = "claims-under-test"
+
+
+def message_page(chapter: str, title: str, body: str, meta: dict) -> Any:
+    """A one-cell notebook standing in for a chapter page (never run, or failed)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\n{body}")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata[METADATA_KEY] = {"chapter": chapter, **meta}
+    return nb
+
+
+def chapter_title(src: Path, chapter: str) -> str:
+    """The first ``# `` heading of a notebook; else the registry's title; else the slug."""
+    import nbformat
+
+    if src.exists():
+        try:
+            for cell in nbformat.read(str(src), as_version=4).cells:
+                if cell.cell_type == "markdown":
+                    for line in cell.source.splitlines():
+                        if line.startswith("# "):
+                            return line[2:].strip()
+        except Exception:  # noqa: BLE001 - a broken source still gets a page
+            pass
+    try:
+        return registry.by_name(chapter).title
+    except KeyError:
+        return chapter.split("_", 1)[-1].replace("_", " ").capitalize()
+
+
+def ensure_pages(paths: Paths) -> list[str]:
+    """Give every chapter listed in ``_toc.yml`` a page file; return those written."""
+    written = []
+    for chapter in registry.toc_chapters(paths.toc):
+        page = paths.chapters / f"{chapter}.ipynb"
+        if page.exists():
+            continue
+        src = paths.notebooks / f"{chapter}.ipynb"
+        if src.exists():
+            body = ("This chapter has not been run yet. Run it with\n\n"
+                    f"    python -m overparam run {chapter} --profile quick\n\n"
+                    "then rebuild the book (`make book`).")
+        else:
+            body = ("This chapter is not written yet: there is no "
+                    f"`notebooks/{chapter}.ipynb` in this version of the book.")
+        paths.chapters.mkdir(parents=True, exist_ok=True)
+        write_nb_atomic(message_page(chapter, chapter_title(src, chapter), body,
+                                     {"ok": False, "page": "placeholder"}), page)
+        written.append(chapter)
+    return written
+
+
+def _md_escape(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _page_chapters(paths: Paths) -> list[str]:
+    names = registry.toc_chapters(paths.toc)
+    names += [c.name for c in registry.available(paths.notebooks)]
+    names += sorted(p.stem for p in paths.chapters.glob("[0-9][0-9]_*.ipynb")
+                    if not p.name.endswith(".failed.ipynb"))
+    return list(dict.fromkeys(names))
+
+
+def status_markdown(paths: Paths) -> str:
+    """The text of ``book/status.md``: one row per chapter from its run metadata."""
+    head = ("| chapter | result | profile | device | seed | parameters | torch | CUDA | GPU "
+            "| duration | date (UTC) |\n|---|---|---|---|---|---|---|---|---|---:|---|")
+    rows, failures, profiles = [], [], set()
+    for chapter in _page_chapters(paths):
+        meta = read_meta(paths.chapters / f"{chapter}.ipynb")
+        page = meta.get("page")
+        if not meta or page == "placeholder":
+            rows.append(f"| {chapter} | never run | | | | | | | | | |")
+            continue
+        if page == "failed":
+            result = "**failed** (no good run)"
+            failures.append((chapter, meta))
+        elif meta.get("latest_failure"):
+            result = "ok, but the latest run **failed**"
+            failures.append((chapter, meta["latest_failure"]))
+        else:
+            result = "ok"
+        if meta.get("ok"):
+            profiles.add(meta.get("profile"))
+        params = ", ".join(f"{k}={v!r}" for k, v in (meta.get("parameters") or {}).items()) or "-"
+        dev = meta.get("device_resolved") or meta.get("device", "")
+        rows.append("| " + " | ".join(_md_escape(x) for x in (
+            chapter, result, meta.get("profile", ""), dev, meta.get("seed", ""), params,
+            meta.get("torch", ""), meta.get("cuda") or "-", meta.get("gpu") or "-",
+            f"{meta.get('duration_s', 0):.1f} s", meta.get("date", ""))) + " |")
+    lines = ["# Status of this build", "",
+             "Which profile produced each chapter you read, on which device and with which "
+             "versions. Written by `python -m overparam status` from the metadata that the "
+             "runner stores in every executed notebook (Sphinx executes nothing).", ""]
+    if profiles == {"smoke"}:
+        lines += ["```{warning}", "Every chapter here ran with the `smoke` profile: it proves "
+                  "that the code runs, and its numbers and verdicts mean nothing.", "```", ""]
+    lines += [head, *rows, ""]
+    if failures:
+        lines += ["## Failures", ""]
+        for chapter, m in failures:
+            lines.append(f"- **{chapter}**: cell {m.get('failed_cell')}, `{_md_escape(m.get('error', ''))}` "
+                         f"({m.get('date', '')}, profile `{m.get('profile', '')}`)")
+        lines.append("")
+    lines += [f"Python {platform.python_version()}, overparam {__version__}; "
+              f"generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}.", ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ scorecard
+
+def source_names(bib: Path) -> dict[str, str]:
+    """``{"001": "Sagun 2017"}`` from ``references.bib`` entries noted "source NNN of this book"."""
+    if not bib.exists():
+        return {}
+    names = {}
+    for entry in re.split(r"\n@", "\n" + bib.read_text()):
+        m = re.search(r"[Ss]ource (\d{3}) of this book", entry)
+        if not m:
+            continue
+        author = re.search(r"author\s*=\s*\{(.+?)\}\s*,?\s*\n", entry)
+        year = re.search(r"year\s*=\s*\{(.+?)\}", entry)
+        first = (author.group(1) if author else "").split(" and ")[0].strip("{} ")
+        surname = first.split(",")[0].strip() if "," in first else (first.split() or ["?"])[-1]
+        yr = year.group(1) if year and year.group(1)[:1].isdigit() else "n.d."
+        names[m.group(1)] = f"{surname} {yr}"
+    return names
+
+
+def readable_source(text: str, names: dict[str, str]) -> str:
+    """``"Sagun 2017 talk (source 001)"`` -> ``"Sagun 2017 talk"``; a bare id -> its name."""
+    ids = re.findall(r"\((?:source\s+)?(\d{3})\)", text)
+    rest = re.sub(r"\s*\((?:source\s+)?\d{3}\)", "", text).strip(" ,;")
+    if rest:
+        return rest
+    return ", ".join(names.get(i, f"source {i}") for i in ids) or text
+
+
+def _badge(verdict: str) -> str:
+    cls = "verdict-" + re.sub(r"[^a-z]+", "-", verdict.lower()).strip("-")
+    return f'<span class="verdict {cls}">{html.escape(verdict)}</span>'
+
+
+def _num(x: Any, fmt: str) -> str:
+    try:
+        return format(float(x), fmt)
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _measured(c: dict) -> str:
+    if c.get("verdict") == "exact":
+        return f"{_num(c.get('measured'), '.4g')} (exact)"
+    return (f"{_num(c.get('measured'), '.3g')} "
+            f"[{_num(c.get('ci_low'), '.3g')}, {_num(c.get('ci_high'), '.3g')}]")
+
+
+def scorecard_markdown(paths: Paths) -> str:
+    """The text of ``book/scorecard.md``: counts per chapter, then each chapter's claims.
+
+    Every verdict is a coloured badge in the first column (readable at 1280 px: the
+    table has four narrow columns and wraps its text); each claim links to its chapter's
+    "Claims under test" section when the chapter is in the book.
+    """
+    in_toc = set(registry.toc_chapters(paths.toc))
+    names = source_names(paths.root / "book" / "references.bib")
+    per_chapter: list[tuple[str, list[dict]]] = []
+    for f in sorted(paths.chapters.glob("*.claims.json")):
+        try:
+            claims = json.loads(f.read_text())
+        except ValueError:
+            continue
+        per_chapter.append((f.name.removesuffix(".claims.json"), list(claims)))
+    known = list(VERDICTS)
+    extra = sorted({c.get("verdict", "?") for _, cl in per_chapter for c in cl} - set(known))
+    columns = known + extra
+    lines = ["# Scorecard", "",
+             "Every claim under test in the book, with the verdict computed from what we "
+             "measured (mean and 95 % interval) by the rule stated in the chapter "
+             "(see {doc}`how the verdicts are made </book/calibration>`). Generated from the "
+             "chapters' `*.claims.json` by `python -m overparam status`; click a claim to "
+             "read its section.", ""]
+    if not per_chapter:
+        return "\n".join(lines + ["No chapter has produced a claims table yet.", ""])
+
+    def chapter_label(ch: str) -> str:
+        n = registry.chapter_number(ch)
+        title = chapter_title(paths.notebooks / f"{ch}.ipynb", ch)
+        return f"{n} · {title}" if n is not None else title
+
+    def href(ch: str) -> str | None:
+        return f"chapters/{ch}.html#{CLAIMS_ANCHOR}" if ch in in_toc else None
+
+    head = "".join(f"<th>{_badge(v)}</th>" for v in columns)
+    body, totals = [], {v: 0 for v in columns}
+    for ch, cl in per_chapter:
+        counts = {v: sum(c.get("verdict") == v for c in cl) for v in columns}
+        for v in columns:
+            totals[v] += counts[v]
+        link = href(ch)
+        label = html.escape(chapter_label(ch))
+        cell = f'<a href="{link}">{label}</a>' if link else label
+        body.append(f"<tr><td>{cell}</td>" + "".join(f"<td>{counts[v] or ''}</td>" for v in columns)
+                    + f"<td>{len(cl)}</td></tr>")
+    body.append("<tr class='total'><td>all chapters</td>" + "".join(f"<td>{totals[v]}</td>" for v in columns)
+                + f"<td>{sum(totals.values())}</td></tr>")
+    lines += ['<table class="scorecard-counts">',
+              f"<thead><tr><th>chapter</th>{head}<th>claims</th></tr></thead>",
+              f"<tbody>{''.join(body)}</tbody></table>", ""]
+    for ch, cl in per_chapter:
+        lines += [f"## {chapter_label(ch)}", ""]
+        link = href(ch)
+        rows = []
+        for c in cl:
+            text = html.escape(str(c.get("claim", "")))
+            claim = f'<a href="{link}">{text}</a>' if link else text
+            prof = html.escape(str(c.get("profile", "")))
+            rows.append(f"<tr><td>{_badge(str(c.get('verdict', '?')))}</td><td>{claim}</td>"
+                        f"<td class='measured'>{_measured(c)}</td>"
+                        f"<td>{html.escape(readable_source(str(c.get('source', '')), names))}"
+                        f"{' · ' + prof if prof else ''}</td></tr>")
+        lines += ['<table class="scorecard">',
+                  "<colgroup><col class='c-verdict'><col class='c-claim'><col class='c-measured'>"
+                  "<col class='c-source'></colgroup>",
+                  "<thead><tr><th>verdict</th><th>claim</th><th>measured [95 % CI]</th>"
+                  "<th>source · profile</th></tr></thead>",
+                  f"<tbody>{''.join(rows)}</tbody></table>", ""]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------- calibration
+
+def calibration_page(paths: Paths, draws: int = 1000) -> Path:
+    """Write ``book/calibration.md`` ("How the verdicts are made"); return its path.
+
+    The table comes from :func:`overparam.calibration.calibration_markdown` (the lead's
+    code; each chapter's ``CHECKS``). It is re-computed only when the package changed: the
+    page carries the package fingerprint in a comment. If it cannot be computed, the page
+    says so (with the error) and the build goes on.
+    """
+    page = paths.root / "book" / "calibration.md"
+    stamp = f"% overparam package {cache.package_fingerprint()} draws {draws}"
+    if page.exists() and page.read_text().startswith(stamp):
+        return page
+    try:
+        from .. import calibration
+
+        text = calibration.calibration_markdown(draws=draws)
+    except Exception as err:  # noqa: BLE001 - the book still builds, and says why
+        text = ("# How the verdicts are made\n\nThe calibration table could not be computed "
+                f"in this build: `{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}`.\n")
+    write_atomic(page, stamp + "\n" + text)
+    return page
+
+
+def write_status(paths: Paths) -> tuple[Path, Path]:
+    """Write ``book/status.md`` and ``book/scorecard.md`` (atomically); return their paths."""
+    (paths.root / "book").mkdir(parents=True, exist_ok=True)
+    status, score = paths.root / "book" / "status.md", paths.root / "book" / "scorecard.md"
+    write_atomic(status, status_markdown(paths))
+    write_atomic(score, scorecard_markdown(paths))
+    return status, score

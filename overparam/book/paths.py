@@ -1,0 +1,143 @@
+"""Where the book pipeline reads and writes, and how it writes (atomically).
+
+Every path is relative to a :class:`Paths` object, so tests can run the whole pipeline in
+a temporary copy of the project (``--root`` / ``$OVERPARAM_ROOT``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+#: Key of the run facts in an executed notebook's metadata.
+METADATA_KEY = "overparam"
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    """Where the pipeline reads and writes.
+
+    Parameters
+    ----------
+    root : Path
+        Project root: holds ``_config.yml``, ``_toc.yml`` and ``book/``; the kernels'
+        working directory.
+    notebooks : Path
+        Folder of chapter sources ``NN_slug.ipynb``.
+    """
+
+    root: Path
+    notebooks: Path
+
+    @property
+    def chapters(self) -> Path:
+        """Folder of executed chapters and their claims files."""
+        return self.root / "book" / "chapters"
+
+    @property
+    def locks(self) -> Path:
+        """Folder of the per-chapter run locks (under the build folder; `make clean` removes it)."""
+        return self.build / ".locks"
+
+    @property
+    def build(self) -> Path:
+        """Jupyter Book output folder (``<root>/book/_build``)."""
+        return self.root / "book" / "_build"
+
+    @property
+    def html_index(self) -> Path:
+        """The built book's entry page."""
+        return self.build / "html" / "index.html"
+
+    @property
+    def toc(self) -> Path:
+        """The book's table of contents."""
+        return self.root / "_toc.yml"
+
+
+def default_paths(root: str | os.PathLike | None = None,
+                  notebooks: str | os.PathLike | None = None) -> Paths:
+    """Resolve the project paths from arguments, then environment, then defaults.
+
+    ``root``: else ``$OVERPARAM_ROOT``; else the current directory when it holds a
+    ``_toc.yml``; else the folder above this package (an editable install).
+    ``notebooks``: else ``$OVERPARAM_NOTEBOOKS``; else ``<root>/notebooks``.
+    """
+    if root is None:
+        root = os.environ.get("OVERPARAM_ROOT")
+    if root is None:
+        root = Path.cwd() if (Path.cwd() / "_toc.yml").exists() else Path(__file__).resolve().parents[2]
+    root = Path(root).resolve()
+    if notebooks is None:
+        notebooks = os.environ.get("OVERPARAM_NOTEBOOKS") or root / "notebooks"
+    return Paths(root=root, notebooks=Path(notebooks).resolve())
+
+
+def temp_prefix(name: str) -> str:
+    """Prefix of this process's temp files for ``name``: ``.<name>.<pid>.``.
+
+    The pid lets a later run remove the leftovers of a killed one (:func:`remove_stale_temps`).
+    """
+    return f".{name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete temp files ``.<name>.<pid>.*`` in ``folder`` whose process is gone; return them."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        parts = p.name.split(".")
+        if not p.name.startswith(".") or len(parts) < 4 or not p.is_file():
+            continue
+        pid = next((int(x) for x in parts[2:] if x.isdigit()), None)
+        if pid is not None and not _alive(pid):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``: temp file in the same folder, fsync, mode 0644, os.replace."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_nb_atomic(nb: Any, path: Path) -> None:
+    """Write a notebook atomically (:func:`write_atomic`)."""
+    import nbformat
+
+    write_atomic(path, nbformat.writes(nb))
+
+
+def read_meta(nb_path: Path) -> dict:
+    """``metadata.overparam`` of an executed notebook ({} if absent or unreadable)."""
+    if not nb_path.exists():
+        return {}
+    try:
+        with open(nb_path) as f:
+            return dict(json.load(f).get("metadata", {}).get(METADATA_KEY, {}))
+    except (OSError, ValueError):
+        return {}
