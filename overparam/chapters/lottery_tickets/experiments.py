@@ -1,0 +1,251 @@
+"""Chapter 7 experiments, part 1: the IMP stack, its controls, weight movement, bigger nets.
+
+One IMP stack (:func:`run_imp`) holds every seed x criterion x rewind point, so the
+winning tickets (large_final, rewind 0), late resetting (large_final, rewind j), Zhou et
+al.'s criteria and random pruning (criterion ``random``) come out of one computation; the
+other experiments reuse its masks. Each function returns its own result dataclass.
+
+Introduced in: Chapter 7
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ... import models
+from ... import pruning as P
+from ...config import seed_stream, threads
+from .profiles import TicketsConfig
+
+
+@dataclass
+class ImpStage:
+    """The chapter's IMP stack: every criterion and the late-reset tickets, one computation.
+
+    ``groups`` maps a group name (a criterion, or ``"late"``) to its member indices; a
+    group's members are the seeds ``seed + s`` in order, shared across groups.
+
+    Introduced in: Chapter 7
+    """
+
+    cfg: TicketsConfig
+    groups: dict
+    imp: P.ImpResult
+    seconds: float
+
+    def speed(self, group: str | None = "large_final") -> np.ndarray:
+        """Iterations to ``speed_threshold`` validation error, (R + 1, S) for a group
+        (every member for ``group=None``)."""
+        idx = slice(None) if group is None else self.groups[group]
+        return np.stack([P.iterations_to(v[idx], self.imp.steps, self.cfg.speed_threshold)
+                         for v in self.imp.val_curves])
+
+    def pct(self, group: str = "large_final") -> np.ndarray:
+        """% of weights remaining after each round (R + 1,), mean over the group's seeds."""
+        return 100 * self.imp.density[:, self.groups[group]].mean(1)
+
+    def ticket(self, name: str = "masks", group: str = "large_final", round: int | None = None):
+        """Members of ``group`` of an ImpResult list field (``masks`` of a round, ``params0``...)."""
+        v = getattr(self.imp, name)
+        v = v[round] if round is not None else v
+        return P.select(v, self.groups[group])
+
+
+def pct_remaining(stage: ImpStage, group: str = "large_final") -> np.ndarray:
+    """Percentage of weights remaining after each IMP round (R + 1,), mean over the group's seeds.
+
+    Introduced in: Chapter 7
+    """
+    return stage.pct(group)
+
+
+def _group_layout(cfg: TicketsConfig):
+    """Members of the IMP stack: (group, seed offset, criterion, rewind step)."""
+    rows = []
+    for c in cfg.criteria:
+        rows += [(c, s, c, 0) for s in range(cfg.n_seeds)]
+    rows += [("late", s, "large_final", cfg.late_step) for s in range(cfg.n_seeds)]
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(r[0], []).append(i)
+    return rows, groups
+
+
+def _fresh_seeds(seed: int, S: int) -> list[int]:
+    """Init seeds of the re-initialized controls: their own stream, never a ticket's seed."""
+    return [seed_stream(seed + s, "reinit") % 2**31 for s in range(S)]
+
+
+def run_imp(cfg: TicketsConfig, data: P.SplitData, seed: int = 0) -> ImpStage:
+    """IMP for every criterion and the late-reset tickets, one stack.
+
+    Seeds are ``seed + s`` for s < n_seeds, shared across groups (a criterion and the
+    large_final ticket of one seed start from the same network).
+
+    Introduced in: Chapter 7
+    """
+    rows, groups = _group_layout(cfg)
+    t0 = time.perf_counter()
+    with threads(1, data.X_train.device):
+        res = P.imp(cfg.net(data.d, data.n_classes), [seed + r[1] for r in rows], data, cfg.step_config(),
+                    rate=cfg.rate, rounds=cfg.rounds, rewind_step=[r[3] for r in rows],
+                    criterion=[r[2] for r in rows], snapshot_steps=cfg.rewind_steps)
+    return ImpStage(cfg, groups, res, time.perf_counter() - t0)
+
+
+@dataclass
+class Controls:
+    """The ticket masks with a fresh init (every round, (R, S)), and tickets and re-inits
+    trained ``long_factor`` times longer on the sparsest ``long_rounds`` rounds ((L, S)).
+
+    Introduced in: Chapter 7
+    """
+
+    test_acc: np.ndarray
+    train_acc: np.ndarray
+    early_step: np.ndarray
+    test_acc_early: np.ndarray
+    speed: np.ndarray
+    long_rounds: np.ndarray
+    long_ticket: np.ndarray
+    long_reinit: np.ndarray
+    long_ticket_train: np.ndarray
+    long_reinit_train: np.ndarray
+    seconds: float
+
+
+def run_controls(stage: ImpStage, data: P.SplitData, seed: int = 0) -> Controls:
+    """Random re-initialization of every round's ticket mask, and the longer-training control.
+
+    Introduced in: Chapter 7
+    """
+    cfg = stage.cfg
+    net = cfg.net(data.d, data.n_classes)
+    S, R = cfg.n_seeds, cfg.rounds
+    t0 = time.perf_counter()
+    order = [seed + s for s in range(S)]
+    with threads(1, data.X_train.device):
+        masks = P.stack_rounds([stage.ticket("masks", round=r) for r in range(1, R + 1)])
+        fresh = models.init_stack(net, _fresh_seeds(seed, S) * R).params
+        run = P.train_stack(net, fresh, masks, data, cfg.step_config(), order_seeds=order * R,
+                            label="reinit control")
+        L = cfg.long_rounds
+        rounds = list(range(R - L + 1, R + 1))
+        lm = P.repeat_params(P.stack_rounds([stage.ticket("masks", round=r) for r in rounds]), 2)
+        start = [torch.cat([a, b]) for a, b in zip(P.repeat_params(stage.ticket("params0"), L),
+                                                   models.init_stack(net, _fresh_seeds(seed, S) * L).params)]
+        lrun = P.train_stack(net, start, lm, data, cfg.step_config(cfg.steps * cfg.long_factor),
+                             order_seeds=order * (2 * L), label="long control")
+    acc, tr = lrun.test_acc.reshape(2, L, S), (1 - lrun.train_err).reshape(2, L, S)
+    return Controls(run.test_acc.reshape(R, S), (1 - run.train_err).reshape(R, S),
+                    run.early_step.reshape(R, S), (1 - run.test_err_early).reshape(R, S),
+                    P.iterations_to(run.val_err, run.steps, cfg.speed_threshold).reshape(R, S),
+                    np.array(rounds), acc[0], acc[1], tr[0], tr[1], time.perf_counter() - t0)
+
+
+@dataclass
+class Matching:
+    """The hypothesis itself at the round fixed in advance (``cfg.match_round()``): test
+    accuracy of the dense network at its own early-stopping iteration and of the ticket at
+    that same iteration, per seed (S,).
+
+    Introduced in: Chapter 7
+    """
+
+    round: int
+    pct: float
+    dense_step: np.ndarray
+    dense_acc: np.ndarray
+    ticket_acc: np.ndarray
+
+
+def matching(stage: ImpStage) -> Matching:
+    """Does the ticket reach the dense accuracy in no more iterations? Both read at the
+    dense network's early-stopping iteration (minimum validation loss), per seed.
+
+    Introduced in: Chapter 7
+    """
+    r = stage.cfg.match_round()
+    g = stage.groups["large_final"]
+    steps = list(stage.imp.steps)
+    t = np.array([steps.index(s) for s in stage.imp.early_step[0, g]])
+    cols = np.arange(len(g))
+    dense = 1 - stage.imp.curves[0][g][cols, t]
+    tick = 1 - stage.imp.curves[r][g][cols, t]
+    return Matching(r, float(stage.pct()[r]), stage.imp.early_step[0, g], dense, tick)
+
+
+@dataclass
+class Movement:
+    """Mean |w_final - w_init| of the dense run, ticket weights vs the rest, per round (R, S):
+    ``raw`` (every pruned weight) and ``matched`` (pruned weights of equal |w_final|).
+
+    Introduced in: Chapter 7
+    """
+
+    raw: np.ndarray
+    matched: np.ndarray
+
+
+def weight_movement(stage: ImpStage, n_bins: int = 20) -> Movement:
+    """Ticket weights move more? Raw ratio, and the ratio at equal final magnitude
+    (:func:`overparam.pruning.matched_movement_ratio`), for every round's ticket.
+
+    Introduced in: Chapter 7
+    """
+    w0 = P.weights(stage.ticket("params0"))
+    wf = P.weights(stage.ticket("dense_final"))
+    raw, matched = [], []
+    for r in range(1, stage.cfg.rounds + 1):
+        m = stage.ticket("masks", round=r)
+        raw.append(P.movement_ratio(w0, wf, m))
+        matched.append(P.matched_movement_ratio(w0, wf, m, n_bins))
+    return Movement(np.array(raw), np.array(matched))
+
+
+@dataclass
+class Bigger:
+    """IMP tickets of a smaller starting net against the main net's ((R + 1, S) arrays).
+
+    Introduced in: Chapter 7
+    """
+
+    count_small: np.ndarray
+    acc_small: np.ndarray
+    count_big: np.ndarray
+    acc_big: np.ndarray
+    small_widths: tuple
+    big_widths: tuple
+    seconds: float
+
+    def at_equal_weights(self) -> tuple[float, np.ndarray, np.ndarray]:
+        """Accuracy of both nets' tickets at one common number of remaining weights (the
+        smallest count both reach; fixed by the design), by interpolation in log(count)."""
+        c = max(self.count_big.min(), self.count_small.min())
+
+        def at(counts, accs):
+            return np.array([np.interp(np.log(c), np.log(counts[::-1, s]), accs[::-1, s])
+                             for s in range(counts.shape[1])])
+        return float(c), at(self.count_big, self.acc_big), at(self.count_small, self.acc_small)
+
+
+def run_bigger(stage: ImpStage, data: P.SplitData, seed: int = 0) -> Bigger:
+    """IMP tickets of a smaller starting net (``small_widths``) against the main net's.
+
+    Introduced in: Chapter 7
+    """
+    cfg = stage.cfg
+    t0 = time.perf_counter()
+    sw = cfg.small_widths or tuple(max(1, w // 2) for w in cfg.widths)
+    small = P.Arch(cfg.arch, tuple(sw) if cfg.arch == "mlp" else (sw[0],) * len(cfg.widths),
+                   data.d, data.n_classes)
+    big = cfg.net(data.d, data.n_classes)
+    with threads(1, data.X_train.device):
+        out = P.imp(small, [seed + s for s in range(cfg.n_seeds)], data, cfg.step_config(), rate=cfg.rate,
+                    rounds=cfg.rounds)
+    g = stage.groups["large_final"]
+    return Bigger(out.density * small.n_weights(), out.test_acc, stage.imp.density[:, g] * big.n_weights(),
+                  stage.imp.test_acc[:, g], small.widths, big.widths, time.perf_counter() - t0)
