@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -49,10 +49,32 @@ def test_notebook_is_clean(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_is_in_the_toc(path):
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    files = str(toc)
-    assert f"book/chapters/{path.stem}'" in files, f"add `- file: book/chapters/{path.stem}` to _toc.yml"
+def test_notebook_is_registered_and_in_the_toc(path):
+    from overparam.book import registry
+
+    assert path.stem in [c.name for c in registry.CHAPTERS], \
+        f"add Chapter({int(path.stem[:2])}, {path.stem[3:]!r}, ...) to overparam/book/registry.py"
+    assert path.stem in registry.toc_chapters(REPO / "_toc.yml"), "run `python -m overparam toc`"
+
+
+HAND_NUMBER = re.compile(r"^#{1,6}\s+(\d+(\.\d+)*[.)]|\d+(\.\d+)+|[IVX]+\.)\s")
+
+
+def hand_numbered(nb) -> list[str]:
+    """Markdown headings that carry a typed number ("## 3. Foo"): the book numbers them."""
+    return [line for c in nb.cells if c.cell_type == "markdown"
+            for line in c.source.splitlines() if HAND_NUMBER.match(line)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_headings_carry_no_hand_numbers(path):
+    assert hand_numbered(nbformat.read(path, as_version=4)) == []
+
+
+def test_hand_number_check_can_fail():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "# Title\n## 2. Late resetting\n## Late resetting\n### 3.1 Sub\n## 2021 in review\n")])
+    assert hand_numbered(nb) == ["## 2. Late resetting", "### 3.1 Sub"]
 
 
 def test_chapter_notebooks_are_named_nn_slug():
@@ -62,7 +84,7 @@ def test_chapter_notebooks_are_named_nn_slug():
 
 def _fixture_nb():
     """The clean fixture chapter and the index of its parameters cell."""
-    nb = nbformat.read(REPO / "tests" / "fixtures" / "notebooks" / "01_tiny.ipynb", as_version=4)
+    nb = nbformat.read(REPO / "tests" / "fixtures" / "notebooks" / "90_tiny.ipynb", as_version=4)
     p = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     return nb, p
 

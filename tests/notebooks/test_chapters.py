@@ -16,8 +16,10 @@ import pytest
 
 from overparam.claims import VERDICTS
 
+from overparam.book import registry
+
 REPO = Path(__file__).resolve().parents[2]
-CHAPTERS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = [c.name for c in registry.available(REPO / "notebooks", registry.CHAPTERS)]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
