@@ -1,7 +1,8 @@
 # Thin wrappers over the package's CLI (python -m overparam). Two commands do everything:
 #   make book   create .venv, install pinned packages, run every chapter (quick), build HTML
 #   make test   the same environment, then the whole test suite
-# Variables: PYTHON (interpreter for the venv), PROFILE, DEVICE (for `make book`).
+# Variables: PYTHON (interpreter for the venv), PROFILE, DEVICE, JOBS (for `make book`;
+# JOBS empty = one chapter per CPU core, up to 4 on a GPU).
 
 PYTHON  ?= python3.11
 VENV    := .venv
@@ -9,6 +10,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROFILE ?= quick
 DEVICE  ?= auto
+JOBS    ?=
 
 .PHONY: env test test-notebooks book bench lab clean distclean
 
@@ -36,7 +38,7 @@ test-notebooks: env
 
 # Runs what is stale at $(PROFILE), builds book/_build/html, prints the path of index.html.
 book: env
-	$(BIN)/python -m overparam book --profile $(PROFILE) --device $(DEVICE)
+	$(BIN)/python -m overparam book --profile $(PROFILE) --device $(DEVICE) $(if $(JOBS),--jobs $(JOBS))
 
 bench: env
 	@set -e; for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f; done
@@ -46,7 +48,7 @@ lab: env
 
 # Generated files only; `make distclean` also removes the environment.
 clean:
-	rm -rf book/_build book/chapters book/status.md book/scorecard.md .pytest_cache
+	rm -rf book/_build book/chapters book/status.md book/scorecard.md book/calibration.md .pytest_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 distclean: clean
