@@ -1,6 +1,7 @@
 """Chapter 4 experiment logic: profiles validate, the size read-outs (plateau, peak,
-"oversized", trend fits) are right on hand-made curves, the conjecture's noise data set
-makes the net exact, and a tiny end-to-end sweep yields computed verdicts."""
+"oversized", curvature of the trends) are right on hand-made curves, the rules decide
+both ways, the conjecture's noise data set makes the net exact, and a tiny end-to-end
+sweep yields a full claims table."""
 import dataclasses
 
 import numpy as np
@@ -11,22 +12,28 @@ from overparam import config
 from overparam.chapters import variance_metrics as V
 from overparam.stats import Estimate
 
+K = __import__("overparam.chapters.variance_metrics.claims", fromlist=["x"])
+
 
 def test_profiles_resolve_and_validate():
     for p in config.PROFILES:
         cfg = config.resolve_profile(V.PROFILES, p)
-        assert cfg.n_seeds >= 2 and len(cfg.widths) >= 3
+        assert cfg.n_seeds >= 3 and len(cfg.widths) >= 3
     assert V.PROFILES["full"].n_seeds >= 11 and V.PROFILES["full"].widths[-1] == 2896
     with pytest.raises(ValueError, match="widths"):
         config.resolve_profile(V.PROFILES, "smoke", widths=[8, 4, 16])
     with pytest.raises(ValueError, match="widths"):
         config.resolve_profile(V.PROFILES, "smoke", widths=[2, 4, 16])
     with pytest.raises(ValueError, match="n_seeds"):
-        config.resolve_profile(V.PROFILES, "smoke", n_seeds=1)
+        config.resolve_profile(V.PROFILES, "smoke", n_seeds=2)
     with pytest.raises(ValueError, match="tasks"):
         config.resolve_profile(V.PROFILES, "smoke", tasks=["easy", "cifar"])
     with pytest.raises(ValueError, match="mnist_path"):
         config.resolve_profile(V.PROFILES, "smoke", tasks=["easy", "hard", "mnist"])
+    with pytest.raises(ValueError, match="double_task"):
+        config.resolve_profile(V.PROFILES, "smoke", double_task="digits", tasks=["easy", "hard"])
+    with pytest.raises(ValueError, match="heldout_folds"):
+        config.resolve_profile(V.PROFILES, "smoke", heldout_folds=1)
 
 
 def test_sqrt2_grid_is_the_journals():
@@ -39,73 +46,122 @@ def test_size_readouts_on_hand_made_curves():
     acc = np.array([[0.5, 0.7, 0.85, 0.9, 0.895],
                     [0.5, 0.89, 0.9, 0.9, 0.9]])
     np.testing.assert_array_equal(V.plateau_width(acc, widths, 0.01), [64, 16])
-    # a lucky seed's high maximum does not push its plateau out: best = mean curve's best
     lucky = np.array([[0.5, 0.9, 0.9, 0.9, 0.95], [0.5, 0.9, 0.9, 0.9, 0.85]])
     np.testing.assert_array_equal(V.plateau_width(lucky, widths, 0.01), [16, 16])
     np.testing.assert_array_equal(V.argmax_width(acc, widths), [64, 32])  # first maximum
     share = np.array([[0.1, 0.2, 0.6, 0.7, 0.8], [0.1, 0.1, 0.1, 0.2, 0.3]])
     np.testing.assert_allclose(V.oversized_width(share, widths), [32, 128 * np.sqrt(2)])
     np.testing.assert_allclose(V.slope_per_seed([0, 1, 2], [[1, 3, 5], [2, 2, 2]]), [2, 0])
+    # leave-one-out plateau: seed 0's own curve (late plateau) does not pick its point
+    acc3 = np.array([[0.5, 0.6, 0.7, 0.9, 0.9], [0.5, 0.9, 0.9, 0.9, 0.9], [0.5, 0.9, 0.9, 0.9, 0.9]])
+    np.testing.assert_array_equal(V.loo_plateau_index(acc3, 0.01), [1, 3, 3])
 
 
-def test_total_variance_trend_picks_the_true_model():
+def test_log_curvature_tells_a_logarithm_from_a_small_power_law():
     w = np.array([16, 32, 64, 128, 256, 512, 1024], float)
-    rng = np.random.default_rng(0)
-    log_curve = 10 + 5 * np.log(w) + 0.05 * rng.normal(size=len(w))
-    power_curve = 3 * w**0.6 * (1 + 0.002 * rng.normal(size=len(w)))
-    flat = 7 + 0.01 * rng.normal(size=len(w))
-    assert V.total_variance_trend(w, log_curve)["winner"] == "logarithmic"
-    assert V.total_variance_trend(w, power_curve)["winner"] == "power"
-    fit = V.total_variance_trend(w, log_curve)
-    assert fit["log_fit"][1] == pytest.approx(5, abs=0.05)
-    assert abs(V.total_variance_trend(w, flat)["log_fit"][1]) < 0.01
+    logc = np.tile(10 + 5 * np.log(w), (3, 1))
+    power = np.tile(3 * w**0.3, (3, 1))
+    _, k_log = V.log_curvature(w, logc)
+    _, k_pow = V.log_curvature(w, power)
+    np.testing.assert_allclose(k_log, 0, atol=1e-9)
+    np.testing.assert_allclose(k_pow, 0.3, atol=0.01)
+    assert K.rule_log_growth((w, logc + 1e-3 * np.arange(3)[:, None])) == C.REPRODUCED
+    assert K.rule_log_growth((w, power * (1 + 1e-3 * np.arange(3)[:, None]))) == C.NOT_REPRODUCED
+    assert K.rule_log_growth((w, np.tile(-np.log(w), (3, 1)) + 1e-3 * np.arange(3)[:, None])) \
+        == C.NOT_REPRODUCED  # shrinks: no growth
 
 
-def test_judge_outside_mirrors_judge_near():
-    assert V.judge_outside(Estimate(3.0, 2.5, 3.5, 5), 0, 1) == C.REPRODUCED
-    assert V.judge_outside(Estimate(0.1, -0.2, 0.4, 5), 0, 1) == C.NOT_REPRODUCED
-    assert V.judge_outside(Estimate(0.9, 0.5, 1.5, 5), 0, 1) == C.PARTLY
+def test_linear_curvature_tells_linear_from_quadratic():
+    w = np.array([128, 256, 512, 1024], float)
+    lin = np.tile(0.1 * w, (3, 1)) + np.arange(3)[:, None]
+    quad = np.tile(1e-4 * w**2, (3, 1)) + np.arange(3)[:, None]
+    s, rho = V.linear_curvature(w, lin)
+    np.testing.assert_allclose(s, 0.1)
+    np.testing.assert_allclose(rho, 0, atol=1e-9)
+    assert V.linear_curvature(w, quad)[1].mean() > 0.3
+    assert K.rule_dead_linear((w, lin)) == C.REPRODUCED
+    assert K.rule_dead_linear((w, quad)) == C.NOT_REPRODUCED
+    assert K.rule_dead_linear((w, np.zeros((3, 4)))) == C.NOT_REPRODUCED  # no dead units at all
+
+
+def test_judges_within_and_outside_are_strict_mirrors():
+    assert K.judge_within(Estimate(0.1, -0.2, 0.4, 5), 1) == C.REPRODUCED
+    assert K.judge_within(Estimate(1.0, 1.0, 1.0, 5), 1) == C.NOT_REPRODUCED  # edge is outside
+    assert K.judge_within(Estimate(0.9, 0.5, 1.5, 5), 1) == C.INCONCLUSIVE
+    assert K.judge_outside(Estimate(3.0, 2.5, 3.5, 5), 1) == C.REPRODUCED
+    assert K.judge_outside(Estimate(0.1, -0.2, 0.4, 5), 1) == C.NOT_REPRODUCED
+    assert K.judge_outside(Estimate(0.9, 0.5, 1.5, 5), 1) == C.INCONCLUSIVE
+    assert K.judge_within(Estimate(0.0, np.nan, np.nan, 1), 1) == C.INCONCLUSIVE
+
+
+def test_conjecture_scores_measure_the_move_toward_the_plateau_reading():
+    # metric 0: M at 0 on d1, P at -2; on d2 M stays (score -1), moves all the way (+1)
+    stay = np.array([[[0.0, 0.0, -2.0]]] * 4) + np.arange(4)[:, None, None] * 1e-3
+    move = np.array([[[0.0, -2.0, -2.0]]] * 4) + np.arange(4)[:, None, None] * 1e-3
+    np.testing.assert_allclose(V.conjecture_scores(stay)[:, 0], -1, atol=0.01)
+    np.testing.assert_allclose(V.conjecture_scores(move)[:, 0], 1, atol=0.01)
+    assert K.rule_conjecture(stay + np.random.default_rng(0).normal(0, 0.01, stay.shape)) == C.REPRODUCED
+    assert K.rule_conjecture(move + np.random.default_rng(0).normal(0, 0.01, move.shape)) == C.NOT_REPRODUCED
+
+
+def test_shapes_and_unchanged_rules_reach_every_verdict():
+    n = np.array
+    assert K.rule_shapes((n([0.1, -0.1, 0.0]), n([2.0, 2.5, 1.8]))) == C.REPRODUCED
+    assert K.rule_shapes((n([1.5, 1.6, 1.4]), n([0.1, 0.0, 0.2]))) == C.NOT_REPRODUCED
+    assert K.rule_shapes((n([1.5, 1.6, 1.4]), n([2.0, 2.5, 1.8]))) == C.PARTLY
+    assert K.rule_unchanged(n([[0, 0], [0, 0], [0, 0]])) == C.REPRODUCED
+    assert K.rule_unchanged(n([[2, 3], [2, 2], [3, 2], [2, 2], [3, 3]])) == C.NOT_REPRODUCED
 
 
 @pytest.fixture(scope="module")
-def tiny_sweeps():
-    cfg = dataclasses.replace(V.PROFILES["smoke"], widths=(4, 6, 8), epochs=1, tasks=("easy", "hard"),
-                              n_noise=100)
-    return cfg, V.sweep_tasks(cfg, seed=0)
+def tiny():
+    cfg = dataclasses.replace(V.PROFILES["smoke"], widths=(8, 12, 16), epochs=1,
+                              tasks=("easy", "hard"), n_noise=100)
+    sweeps = V.sweep_tasks(cfg, seed=0)
+    conj = V.conjecture_demo(sweeps["easy"], cfg, seed=0)
+    doubled = V.sweep_doubled(cfg, seed=0)
+    return cfg, V.VarianceResults(cfg, sweeps, conj, doubled)
 
 
-def test_tiny_sweep_measures_every_member(tiny_sweeps):
-    cfg, sweeps = tiny_sweeps
-    sw = sweeps["easy"]
-    assert sw.acc.shape == sw.shapiro.shape == sw.share_gamma.shape == (2, 3)
-    assert sw.dead.shape == (2, 3, len(cfg.dead_tols))
-    assert [len(v) for v in sw.variances[1]] == [4, 6, 8]
-    assert np.all((sw.share_exp >= 0) & (sw.share_exp <= 1))
-    assert np.all(sw.k99 <= np.array([4, 6, 8]))
-    # variances agree with a direct forward pass of the stored parameters
+def test_tiny_sweep_measures_every_member(tiny):
+    cfg, res = tiny
+    sw = res.sweeps["easy"]
+    assert sw.acc.shape == sw.shapiro.shape == sw.share_gamma.shape == sw.shape.shape == (3, 3)
+    assert sw.dead.shape == (3, 3, len(cfg.dead_tols))
+    assert [len(v) for v in sw.variances[1]] == [8, 12, 16]
+    assert np.all(sw.k99 <= sw.data.d) and np.all(sw.k99_post <= np.array([8, 12, 16]))
     p = sw.params[0][2]
     h = np.maximum(sw.data.X_test.numpy() @ p[0].numpy() + p[1].numpy(), 0)
     np.testing.assert_allclose(sw.variances[0][2], h.var(0), rtol=1e-4, atol=1e-7)
+    # the doubled run starts from the same members: same seeds, twice the epochs
+    assert res.doubled.epochs == 2 * cfg.epochs and res.doubled.task == cfg.double_task
+    assert not np.allclose(res.doubled.params[0][0][0].numpy(), res.sweeps["hard"].params[0][0][0].numpy())
 
 
-def test_conjecture_net_is_exact_on_its_noise_data(tiny_sweeps):
-    cfg, sweeps = tiny_sweeps
-    table, per = V.conjecture_demo(sweeps["easy"], cfg)
-    np.testing.assert_array_equal(per["acc_d2"], 1.0)
-    assert np.all(per["acc_d1"] < 1.0)
-    assert table.shape == (6, 2)
-    row = table.loc["weights: components for 99 % of ||W||^2"]
-    assert row.iloc[0] == row.iloc[1]
+def test_conjecture_net_is_exact_on_its_noise_data(tiny):
+    cfg, res = tiny
+    cj = res.conjecture
+    np.testing.assert_array_equal(cj.acc_d2, 1.0)
+    assert np.all(cj.acc_d1 < 1.0)
+    assert cj.readings.shape == (3, len(V.CONJECTURE_METRICS), 3)
+    assert cj.table().shape == (1 + len(V.CONJECTURE_METRICS), 3)
 
 
-def test_claim_rows_have_computed_verdicts(tiny_sweeps):
-    cfg, sweeps = tiny_sweeps
-    _, per = V.conjecture_demo(sweeps["easy"], cfg)
-    rows = V.claim_rows(sweeps, cfg, per, profile="smoke", seed=0)
-    assert len(rows) == 7 * 2 + 2 + 5 + 1
-    assert all(r.verdict in C.VERDICTS and r.ci_low <= r.measured <= r.ci_high for r in rows)
-    table = V.sizes_table(sweeps, cfg.plateau_tol)
-    assert list(table.columns) == ["easy", "hard"] and "accuracy plateau" in table.index
+def test_claims_table_has_every_row_with_a_consistent_interval(tiny):
+    cfg, res = tiny
+    table = V.claims(res, config.Run("smoke", __import__("torch").device("cpu"), 0))
+    rows = table.claims
+    assert len(rows) == 9 * 2 + 2 + 5 + 1 + 1 + 1
+    for r in rows:
+        if r.verdict == C.EXACT:
+            assert r.measured == r.ci_low == r.ci_high == res.sweeps["easy"].data.d
+        elif np.isfinite(r.ci_low):
+            assert r.ci_low <= r.measured <= r.ci_high, r.claim
+        assert r.profile == "smoke" and r.rule
+    assert len({r.claim for r in rows}) == len(rows)
+    assert table.not_tested and all(reason for _, reason in table.not_tested)
+    sizes = V.sizes_table(res.sweeps, cfg.plateau_tol)
+    assert list(sizes.columns) == ["easy", "hard"] and "accuracy plateau" in sizes.index
 
 
 def test_user_mnist_task_loads_through_the_chapter_config(tmp_path):
