@@ -1,14 +1,20 @@
 """Chapter 2 experiments (overparam.chapters.hessian_spectra): tiny configs, CPU, fixed seeds."""
 import dataclasses
+import importlib
 
 import numpy as np
 import pytest
 import torch
 
-from overparam import claims, config, hessian
+from overparam import claims as C
+from overparam import config, hessian, models
 from overparam.chapters import hessian_spectra as spectra
+from overparam.engine.loop import per_member_batches
+from overparam.stats import Estimate
 
 TINY = dataclasses.replace(spectra.PROFILES["smoke"], n_seeds=2, steps=40)
+RUN = config.Run("smoke", torch.device("cpu"), 0)
+RULES = importlib.import_module("overparam.chapters.hessian_spectra.claims")
 
 
 def test_profiles_resolve_and_validate():
@@ -22,11 +28,12 @@ def test_profiles_resolve_and_validate():
         config.resolve_profile(spectra.PROFILES, "smoke", width=-3)
     with pytest.raises(ValueError, match="dataset"):
         config.resolve_profile(spectra.PROFILES, "smoke", dataset="cifar")
-    # the claims compare the last setting of a sweep with the first: order matters
     with pytest.raises(ValueError, match="widths=.*strictly increasing"):
         config.resolve_profile(spectra.PROFILES, "smoke", widths=[8, 4])
     with pytest.raises(ValueError, match="batch_sizes"):
         config.resolve_profile(spectra.PROFILES, "smoke", batch_sizes=[5, 5])
+    with pytest.raises(ValueError, match="n_retrain"):
+        config.resolve_profile(spectra.PROFILES, "smoke", n_retrain=3)
 
 
 def test_outlier_window_and_slopes():
@@ -36,44 +43,63 @@ def test_outlier_window_and_slopes():
     np.testing.assert_allclose(spectra.slopes([1, 2, 3], Y), [2.0, 0.0, 2.5], atol=1e-12)
 
 
-def test_count_outliers_finds_the_gap():
-    ev = np.r_[[9.0, 8.0, 7.5], np.linspace(0.5, 0.0, 50), -np.ones(3) * 0.01]
-    assert spectra.count_outliers(ev, window=20) == 3
-    assert spectra.count_outliers(np.r_[10.0, np.full(5, 1e-3)], window=20) == 1
+@pytest.mark.parametrize("n_out", [1, 3, 9, 19])
+def test_knee_rule_counts_planted_outliers(n_out):
+    """A steep head of n_out eigenvalues above a flat, slowly decaying bulk: the knee rule
+    finds n_out; the count does not follow the window."""
+    rng = np.random.default_rng(n_out)
+    head = np.sort(rng.uniform(2.0, 5.0, n_out))[::-1]
+    bulk = np.linspace(0.3, 0.0, 500) + rng.uniform(0, 0.01, 500)
+    ev = np.r_[head, bulk, -np.full(5, 0.01)]
+    assert spectra.count_outliers(ev, window=50) == n_out
+    assert spectra.count_outliers(ev, window=60) == n_out
+
+
+def test_knee_rule_bad_window_and_tiny_inputs():
+    with pytest.raises(ValueError, match="window"):
+        spectra.count_outliers([3.0, 1.0, 0.0], window=0)
+    assert spectra.count_outliers([-1.0, -2.0, -3.0], window=10) == 0
 
 
 def test_stacked_sgd_equals_one_network_trained_alone():
-    """Batched training must equal training each net alone with the same batches."""
-    mlp = hessian.FlatMLP((3, 5, 2))
+    """The engine-trained stack equals each net trained alone with the same batches."""
+    arch = models.Arch("mlp", (5, 4), 3, 2)
+    flat = models.Flat(arch)
     g = torch.Generator().manual_seed(0)
     X = torch.randn(20, 3, generator=g)
     y = torch.randint(0, 2, (20,), generator=g)
-    th0 = mlp.init(g, batch_shape=(2,))
-    out = spectra.train_sgd(mlp, th0, X, y, lr=0.1, steps=5, batch_size=4,
+    th0 = flat.init(g, batch_shape=(2,))
+    out = spectra.sgd_stack(arch, models.unflatten(arch, th0), X, y, lr=0.1, steps=5, batch_size=4,
                             generator=torch.Generator().manual_seed(1))
+    out = models.flatten(out.params)
     gen = torch.Generator().manual_seed(1)
     th = th0.clone()
     for _ in range(5):
         idx = torch.randint(0, 20, (2, 4), generator=gen)
         for r in range(2):
-            gr = torch.func.grad(lambda t: hessian.output_loss(mlp(t, X[idx[r]]), y[idx[r]]))(th[r])
+            gr = torch.func.grad(lambda t: hessian.output_loss(flat(t, X[idx[r]]), y[idx[r]]))(th[r])
             th[r] = th[r] - 0.1 * gr
-    assert torch.allclose(out, th, atol=1e-6)
-    # full batch (batch_size >= N) is gradient descent and lowers the loss
-    gd = spectra.train_sgd(mlp, th0, X, y, lr=0.5, steps=30, batch_size=20)
-    l0 = hessian.output_loss(mlp(th0[0], X), y)
-    assert hessian.output_loss(mlp(gd[0], X), y) < l0
+    torch.testing.assert_close(out, th, atol=1e-6, rtol=1e-5)
+    # full batch (batch_size >= N) is gradient descent: equal to the full gradient step
+    gd = models.flatten(spectra.sgd_stack(arch, models.unflatten(arch, th0), X, y, lr=0.5, steps=1,
+                                          batch_size=20).params)
+    step = th0[0] - 0.5 * torch.func.grad(lambda t: hessian.output_loss(flat(t, X), y))(th0[0])
+    torch.testing.assert_close(gd[0], step, atol=1e-6, rtol=1e-5)
+    # per-epoch batches from the engine helper: each member its own order
+    b = next(per_member_batches(20, 4, [torch.Generator().manual_seed(s) for s in (0, 1)]))
+    assert b.shape == (2, 4) and not torch.equal(b[0], b[1])
 
 
 def test_training_fits_blobs_and_spectrum_has_bulk_at_zero():
     cfg = dataclasses.replace(TINY, steps=200, width=8, k=3, d=10, n_train=90, sigma=0.3)
     res = spectra.bulk_and_outliers(cfg)
     assert res.train_loss.max() < 0.2
-    assert res.n_params == hessian.FlatMLP((10, 8, 8, 3)).n_params
+    assert res.n_params == models.Arch("mlp", (8, 8), 10, 3).n_params
     sp = res.spectra[0]
     assert sp.exact and sp.eigenvalues.size == res.n_params
     assert np.all(res.frac_zero > 0.5)  # mostly flat after training
-    assert np.all(res.top == np.array([s.eigenvalues[0] for s in res.spectra]))
+    np.testing.assert_array_equal(res.top, [s.eigenvalues[0] for s in res.spectra])
+    assert np.all(res.trained.init_loss > res.train_loss)
 
 
 def test_gauss_newton_section_matches_hessian_outliers():
@@ -82,26 +108,73 @@ def test_gauss_newton_section_matches_hessian_outliers():
     assert gn.rank_G <= gn.rank_bound
     assert gn.H.exact and gn.G.exact and gn.R.exact
     np.testing.assert_allclose(gn.top_H[:, 0], gn.top_G[:, 0], rtol=0.2)
-    assert np.all(gn.top_R > 0)
 
 
-def test_fluctuations_and_line_sections_run_and_claims_are_computed():
+def test_heldout_fit_comparison_prefers_the_true_law():
+    rng = np.random.default_rng(0)
+    gum = rng.gumbel(0.0, 1.0, 400)
+    nor = rng.normal(0.0, 1.0, 400)
+    assert C.judge_above(Estimate(*_ci(spectra.heldout_loglik_diff(gum))), 0.0) == C.REPRODUCED
+    assert C.judge_above(Estimate(*_ci(spectra.heldout_loglik_diff(nor))), 0.0) == C.NOT_REPRODUCED
+    with pytest.raises(ValueError, match="lam"):
+        spectra.heldout_loglik_diff([1.0, 2.0, 3.0])
+
+
+def _ci(x):
+    from overparam.stats import mean_ci
+    e = mean_ci(x)
+    return e.mean, e.low, e.high, e.n
+
+
+def test_matching_reads_both_runs_at_the_same_training_error():
+    steps = np.arange(4)
+    fast = spectra.Curves(steps, np.array([[0.9, 0.8], [0.3, 0.5], [0.1, 0.2], [0.0, 0.1]]),
+                          np.array([[0.9, 0.8], [0.35, 0.55], [0.2, 0.3], [0.15, 0.25]]))
+    slow = spectra.Curves(steps, np.array([[0.9, 0.8], [0.7, 0.6], [0.5, 0.4], [0.3, 0.3]]),
+                          np.array([[0.9, 0.8], [0.7, 0.65], [0.5, 0.45], [0.4, 0.35]]))
+    a, b, level = spectra.match_train_error(fast, slow)
+    np.testing.assert_allclose(level, [0.3, 0.3])
+    np.testing.assert_allclose(a, [0.35, 0.3])   # fast run read where it first reached 0.3
+    np.testing.assert_allclose(b, [0.4, 0.35])   # slow run read at its end
+
+
+def test_loss_spread_is_zero_for_equal_ends():
+    np.testing.assert_allclose(spectra.loss_spread([2.0, 2.0, 2.0], [0.1, 0.1, 0.1]), 0.0)
+    s = spectra.loss_spread([2.0, 2.0, 2.0], [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(s, [0.1 / 1.9, 0.0, 0.1 / 1.7])
+
+
+def test_all_sections_run_and_every_claim_row_is_computed():
     fl = spectra.top_eigenvalue_fluctuations(TINY)
     assert fl.lam.shape == (TINY.n_retrain,) and np.all(np.isfinite(fl.lam))
+    assert fl.heldout_diff.shape == fl.lam.shape and np.all(fl.final_loss < fl.init_loss)
     line = spectra.large_then_small(TINY, alphas=[-0.5, 0.0, 0.5, 1.0, 1.5])
-    assert len(line.scans) == TINY.n_seeds and line.top_lb.shape == (TINY.n_seeds,)
-    rows = spectra.chapter_claims(TINY, "smoke", 0, fluct=fl, line=line)
-    assert len(rows) == 3 and all(r.verdict in claims.VERDICTS for r in rows)
-    assert rows[1].measured == pytest.approx(np.mean(np.log(line.top_lb / line.top_sb)))
-
-
-def test_sections_restore_the_callers_thread_count():
-    old = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        seen = []
-        wrapped = spectra._threads(lambda device="cpu": seen.append(torch.get_num_threads()))
-        wrapped(device="cpu")
-        assert seen == [spectra.CPU_THREADS] and torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(old)
+    assert len(line.scans) == TINY.n_seeds and line.top_lc.shape == (TINY.n_seeds,)
+    by_k = spectra.outliers_vs_classes(TINY)
+    sg = spectra.sgd_vs_gd(TINY)
+    assert sg.sgd_steps == TINY.epochs * -(-1297 // TINY.sgd_batch)
+    res = spectra.SpectraResults(TINY, by_k=by_k, fluct=fl, sgd_gd=sg, line=line)
+    table = spectra.claims(res, RUN)
+    rows = {r.claim: r for r in table.claims}
+    assert len(rows) == 1 + 2 + 3 + 3
+    assert table.not_tested
+    # every row: verdict from the chapter's rule on the same measurements, and its measured value
+    ln = line
+    want = {
+        RULES.CLAIM_TEXT["sharper"]:
+            (np.mean(np.log(ln.top_lc / ln.top_sb)),
+             RULES.rule_above_zero(np.log(ln.top_lc / ln.top_sb))),
+        RULES.CLAIM_TEXT["gumbel"]:
+            (np.mean(fl.heldout_diff), RULES.rule_above_zero(fl.heldout_diff)),
+        RULES.CLAIM_TEXT["keskar"]:
+            (np.mean(ln.test_err_lc - ln.test_err_sb), RULES.rule_keskar(
+                (ln.train_err_lc - ln.train_err_sb, ln.test_err_lc - ln.test_err_sb))),
+    }
+    for text, (measured, verdict) in want.items():
+        assert rows[text].measured == pytest.approx(measured)
+        assert rows[text].verdict == verdict
+    for r in table.claims:
+        assert np.isfinite(r.measured) and r.profile == "smoke"
+        assert r.source  # talk, Keskar via the talk, or marked as this book's addition
+    additions = [r.claim for r in table.claims if "addition" in r.source]
+    assert any("barrier" in a for a in additions)
