@@ -1,0 +1,27 @@
+"""Chapter 8 "Connectivity of solutions": when are two SGD solutions joined by a low-loss path?
+
+Source: the abstract of Nguyen (2021), "On Connectivity of Solutions in Deep Learning: The
+Role of Over-parameterization and Feature Quality". Pairs of MLPs trained from independent
+starts on MNIST-1D; paths between them (straight line, aligned lines, trained Bezier
+curve, tools in :mod:`overparam.landscape` and :mod:`overparam.alignment`); their barriers
+against width, training-set size N, dropout stability and feature quality.
+
+- :mod:`.profiles` – :data:`PROFILES` (smoke / quick / full) of :class:`ConnectivityConfig`
+- :mod:`.experiments` – :func:`connectivity_grid`, :func:`feature_grid` (typed results)
+- :mod:`.figures` – ``plot_*``
+- :mod:`.claims` – :func:`claims` and the calibrated rules :data:`CHECKS`
+
+Introduced in: Chapter 8
+"""
+from .claims import CHECKS, claims, width_needed
+from .experiments import (METHODS, ConnectivityResults, FeatureResult, GridResult, Task,
+                          connectivity_grid, feature_grid, load_task, pair_paths, train_networks)
+from .figures import plot_barriers, plot_dropout, plot_features, plot_paths, plot_sqrt_n
+from .profiles import PROFILES, SOURCE, TOL, ConnectivityConfig
+
+__all__ = [
+    "CHECKS", "claims", "width_needed", "METHODS", "ConnectivityResults", "FeatureResult",
+    "GridResult", "Task", "connectivity_grid", "feature_grid", "load_task", "pair_paths",
+    "train_networks", "plot_barriers", "plot_dropout", "plot_features", "plot_paths",
+    "plot_sqrt_n", "PROFILES", "SOURCE", "TOL", "ConnectivityConfig",
+]

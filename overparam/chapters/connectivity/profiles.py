@@ -1,0 +1,100 @@
+"""Knobs of chapter 8 "Connectivity of solutions", one frozen config per profile.
+
+Introduced in: Chapter 8
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ...config import check_positive
+
+SOURCE = "Nguyen 2021 (abstract, source 003)"
+TOL = 0.1  # nats: a path "with low loss" rises at most this far above its ends (fixed in advance)
+
+
+@dataclass(frozen=True)
+class ConnectivityConfig:
+    """Knobs of chapter 8; one instance per profile in :data:`PROFILES`.
+
+    The networks are MLPs d-w-w-10 (two hidden layers of width w: "the last two hidden
+    layers" of the source) on MNIST-1D, inputs standardised; one training set of N
+    examples is the first N of MNIST-1D's 4,000 (nested subsets).
+
+    Introduced in: Chapter 8
+    """
+
+    n_trains: tuple = (64, 256)     # training-set sizes N; consecutive sizes differ by 4x,
+    #                                 so width x 2 keeps width / sqrt(N) fixed; small N keeps
+    #                                 the width where paths flatten (~2 sqrt(N)) inside the grid
+    widths: tuple = (4, 8, 16, 32)  # width of both hidden layers (powers of 2: x2 steps)
+    n_pairs: int = 3                # independently trained pairs per (N, width): the replicates
+    #                                 behind every interval (pair k of every cell shares nothing
+    #                                 with pair j)
+    steps: int = 1500               # Adam steps per network (N=256: 750 epochs of 128)
+    lr: float = 3e-3                # Adam, fast convergence of small MLPs on standardised inputs
+    batch_size: int = 128           # examples per step, drawn with replacement
+    curve_steps: int = 1500         # Adam steps training the Bezier bend (as long as an end,
+    #                                 like Garipov et al.; 600 left the wide curves unconverged)
+    n_points: int = 11              # points on each path, t = 0, 0.1, ..., 1
+    same_start: bool = True         # also train pairs from ONE start (chapter 7's instability)
+    feature_dim: int = 64           # width of the feature extractor (one hidden layer)
+    feature_steps: tuple = (0, 1500)  # extractor checkpoints used as features: 0 = random
+    #                                   features, last = trained (linearly separable) features
+    probe_steps: int = 600          # Adam steps of the linear probe that scores feature quality
+    dropout_draws: int = 8          # random halves tried per network (dropout stability: the best)
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "curve_steps", "n_points", "feature_dim",
+                     "probe_steps", "dropout_draws"):
+            check_positive(name, getattr(self, name), integer=True)
+        check_positive("lr", self.lr)
+        for name in ("n_trains", "widths", "feature_steps"):
+            v = getattr(self, name)
+            if isinstance(v, list):
+                object.__setattr__(self, name, tuple(v))
+            if not isinstance(getattr(self, name), tuple) or not getattr(self, name):
+                raise ValueError(f"{name}={v!r} is not allowed; expected a non-empty tuple of integers")
+        check_positive("n_trains", list(self.n_trains), integer=True)
+        check_positive("widths", list(self.widths), integer=True)
+        check_positive("feature_steps", list(self.feature_steps), integer=True, allow_zero=True)
+        if list(self.n_trains) != sorted(set(self.n_trains)) or max(self.n_trains) > 4000:
+            raise ValueError(f"n_trains={self.n_trains!r} is not allowed; expected increasing sizes <= 4000")
+        if list(self.widths) != sorted(set(self.widths)):
+            raise ValueError(f"widths={self.widths!r} is not allowed; expected increasing widths")
+        if list(self.feature_steps) != sorted(set(self.feature_steps)) or len(self.feature_steps) < 1:
+            raise ValueError(f"feature_steps={self.feature_steps!r} is not allowed; expected increasing steps")
+        if self.n_pairs < 2:
+            raise ValueError(f"n_pairs={self.n_pairs!r} is not allowed; expected >= 2 (for intervals)")
+        if self.n_points < 3:
+            raise ValueError(f"n_points={self.n_points!r} is not allowed; expected >= 3")
+        if len(self.n_trains) >= 2 and not self.matched_cells():
+            raise ValueError(f"n_trains={self.n_trains!r} and widths={self.widths!r}: no width w with "
+                             "w * sqrt(N'/N) also in widths; the sqrt(N) test needs such pairs")
+
+    def matched_cells(self) -> list[tuple[int, int, int, int]]:
+        """Cells (i, j, i', j') with N' = n_trains[i'] > N = n_trains[i] consecutive and
+        widths[j'] = widths[j] * sqrt(N'/N): the same width / sqrt(N)."""
+        out = []
+        for i in range(len(self.n_trains) - 1):
+            r = math.sqrt(self.n_trains[i + 1] / self.n_trains[i])
+            for j, w in enumerate(self.widths):
+                for jj, w2 in enumerate(self.widths):
+                    if abs(w2 - w * r) <= 0.01 * w * r:
+                        out.append((i, j, i + 1, jj))
+        return out
+
+
+PROFILES = {
+    # seconds: proves the code path; numbers meaningless
+    "smoke": ConnectivityConfig(n_trains=(32, 128), widths=(4, 8), n_pairs=2, steps=40,
+                                curve_steps=20, n_points=5, feature_dim=16, feature_steps=(0, 40),
+                                probe_steps=30, dropout_draws=2),
+    # <= 90 s on one CPU thread
+    "quick": ConnectivityConfig(),
+    # one GPU: more sizes, widths up to 256, 8 pairs, longer training
+    "full": ConnectivityConfig(n_trains=(250, 1000, 4000), widths=(4, 8, 16, 32, 64, 128, 256),
+                               n_pairs=8, steps=8000, curve_steps=4000, n_points=21,
+                               feature_dim=256, feature_steps=(0, 100, 8000), probe_steps=2000,
+                               dropout_draws=32),
+}
