@@ -60,6 +60,7 @@ def fixture_entries() -> list:
 
     spec = importlib.util.spec_from_file_location("_tinyprofiles_entries", FIXTURES / "tinyprofiles.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while it executes
     spec.loader.exec_module(mod)
     return [registry.Chapter(**c) for c in mod.CHAPTERS]
 

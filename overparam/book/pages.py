@@ -169,6 +169,20 @@ def readable_source(text: str, names: dict[str, str]) -> str:
     return ", ".join(names.get(i, f"source {i}") for i in ids) or text
 
 
+def has_claims_section(page: Path) -> bool:
+    """Whether an executed chapter has a "Claims under test" heading (the scorecard's anchor)."""
+    try:
+        nb = json.loads(page.read_text())
+    except (OSError, ValueError):
+        return False
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            src = "".join(cell.get("source", ""))
+            if re.search(r"^#{1,6}\s+Claims under test\s*$", src, re.M | re.I):
+                return True
+    return False
+
+
 def _badge(verdict: str) -> str:
     cls = "verdict-" + re.sub(r"[^a-z]+", "-", verdict.lower()).strip("-")
     return f'<span class="verdict {cls}">{html.escape(verdict)}</span>'
@@ -222,7 +236,10 @@ def scorecard_markdown(paths: Paths) -> str:
         return f"{n} · {title}" if n is not None else title
 
     def href(ch: str) -> str | None:
-        return f"chapters/{ch}.html#{CLAIMS_ANCHOR}" if ch in in_toc else None
+        if ch not in in_toc:
+            return None
+        anchor = f"#{CLAIMS_ANCHOR}" if has_claims_section(paths.chapters / f"{ch}.ipynb") else ""
+        return f"chapters/{ch}.html{anchor}"
 
     head = "".join(f"<th>{_badge(v)}</th>" for v in columns)
     body, totals = [], {v: 0 for v in columns}

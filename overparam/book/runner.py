@@ -43,6 +43,7 @@ HIDE_TAG = "remove-cell"
 STALE_TAG = "overparam-stale-warning"
 GPU_TAG = "overparam-gpu-note"
 GPU_NOTE = "```{include} ../_admonition/gpu.md\n```"
+NUMERIC_FIELDS = ("measured", "ci_low", "ci_high")
 #: Arguments for every kernel: no start-up warnings ("running over TCP ...") on the terminal.
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 
@@ -117,7 +118,14 @@ def extract_claims(nb: Any) -> list[dict] | None:
             if CLAIMS_MIME in data:
                 payload = data[CLAIMS_MIME]
                 found = json.loads(payload) if isinstance(payload, str) else payload
-    return found
+    if found is None:
+        return None
+    rows = [dict(row) for row in found]
+    for row in rows:  # the kernel's JSON turns NaN/inf into strings ("nan"): back to numbers
+        for k in NUMERIC_FIELDS:
+            if isinstance(row.get(k), str) and row[k].strip().lower() in ("nan", "inf", "-inf", "+inf"):
+                row[k] = float(row[k])
+    return rows
 
 
 def _error_line(ename: str, evalue: str) -> str:

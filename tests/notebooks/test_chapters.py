@@ -42,7 +42,9 @@ def test_chapter_has_claims_table(smoke_book, chapter):
     assert claims, "the Claims under test section displays a ClaimsTable"
     for c in claims:
         assert c["verdict"] in VERDICTS
-        assert c["ci_low"] <= c["measured"] <= c["ci_high"] or c["measured"] != c["measured"]
+        lo, m, hi = (c[k] for k in ("ci_low", "measured", "ci_high"))
+        assert all(isinstance(v, (int, float)) for v in (lo, m, hi)), c
+        assert lo <= m <= hi or m != m, c
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
