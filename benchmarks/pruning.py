@@ -2,7 +2,7 @@
 
 Time per training step of M stacked networks with masks (half the weights pruned,
 gradients masked every step) over the same training without masks (goal <= 1.03x).
-Both runs go through ``overparam.pruning.train_stack`` with the same data, network and
+Both runs go through ``overparam.pruning.train_stack`` (on ``engine.loop.fit``) with the same data, network and
 batch order; they are interleaved ``--repeats`` times and the fastest of each is kept,
 so a burst of load on a shared machine does not decide.
 
@@ -16,6 +16,7 @@ import time
 
 import torch
 
+from overparam import models
 from overparam import pruning as P
 from overparam.chapters import lottery_tickets as tickets
 from overparam.config import resolve_device
@@ -43,17 +44,17 @@ def main() -> None:
     cfg = tickets.PROFILES["quick"]
     data = tickets.load_data(tickets.TicketsConfig(dataset=args.dataset), device)
     net = cfg.net(data.d, data.n_classes)
-    params = P.init_stack(net, range(args.members))
+    params = models.init_stack(net, list(range(args.members))).params
     g = torch.Generator().manual_seed(0)
     masks = [(torch.rand(w.shape, generator=g) < 0.5).float() for w in P.weights(params)]
     # one evaluation at the end only, identical in both runs
     step_cfg = P.StepConfig(args.steps, cfg.lr, cfg.optimizer, 0.9, cfg.batch_size, args.steps)
 
     def dense():
-        P.train_stack(net, params, None, data, step_cfg, log=None)
+        P.train_stack(net, params, None, data, step_cfg)
 
     def masked():
-        P.train_stack(net, params, masks, data, step_cfg, log=None)
+        P.train_stack(net, params, masks, data, step_cfg)
 
     dense(), masked()  # warm-up
     td, tm = [], []
