@@ -226,7 +226,38 @@ def _slopes(mq: float, mw: float, sq: float, sw: float, n: int):
     return lambda rng: (rng.normal(mq, sq, n), rng.normal(mw, sw, n))
 
 
+_SPREAD = "sd = the largest spread over pairs within one quick run (seeds 0, 1, 2)"
+_CHANCE = "2 nats: a path rising to about chance-level loss (ln 10 = 2.3 nats)"
+
 CHECKS = [
-    Check(TEXT["path"], rule_low_loss_path, normal_seeds(TOL, 0.05, _P), normal_seeds(0.0, 0.05, _P),
-          normal_seeds(0.5, 0.05, _P), _P, "placeholder"),
+    Check(TEXT["path"], rule_low_loss_path, normal_seeds(TOL, 0.03, _P), normal_seeds(0.0, 0.03, _P),
+          normal_seeds(2 * TOL, 0.03, _P), _P,
+          f"barrier at the threshold {TOL} / 0 / {2 * TOL} nats; sd 0.03 = the quick spread (0.007 at "
+          "a mean of 0.025) scaled up to the threshold"),
+    Check(TEXT["bend"], rule_positive, normal_seeds(0.0, 0.95, _P), normal_seeds(2.0, 0.95, _P),
+          normal_seeds(-2.0, 0.95, _P), _P, f"{_SPREAD}: 0.95 nats; effect {_CHANCE}"),
+    Check(TEXT["sqrt"], rule_sqrt_n, normal_seeds(0.5, 0.08, _P), normal_seeds(0.25, 0.08, _P),
+          normal_seeds(0.75, 0.08, _P), _P,
+          f"{_SPREAD}: 0.08; exponent 0.5 / 0.25 (the bound holds with room) / 0.75"),
+    Check(TEXT["grows"], rule_positive, normal_seeds(0.0, 0.08, _P), normal_seeds(0.5, 0.08, _P),
+          normal_seeds(-0.5, 0.08, _P), _P, f"{_SPREAD}: 0.08; exponent 0 / 0.5 (sqrt N) / -0.5"),
+    Check(TEXT["dropout"], rule_positive, normal_seeds(0.0, 0.4, _P), normal_seeds(1.0, 0.4, _P),
+          normal_seeds(-1.0, 0.4, _P), _P, f"{_SPREAD}: 0.4 nats; effect 1 nat (the abstract gives no size)"),
+    Check(TEXT["share"], rule_positive, _binomial_share(0.0, 8, _P), _binomial_share(0.25, 8, _P),
+          _binomial_share(0.0, 8, _P), _P,
+          "share of the quick grid's 8 cells, binomial per pair: p = 0 (no such pairs) / 0.25 / 0"),
+    Check(TEXT["features"], rule_negative, normal_seeds(0.0, 0.18, _P), normal_seeds(-1.0, 0.18, _P),
+          normal_seeds(1.0, 0.18, _P), _P,
+          f"{_SPREAD}: 0.18 (log2 width); effect -1: half the width on separable features"),
+    Check(TEXT["tradeoff"], rule_tradeoff, _slopes(0.0, -0.1, 0.46, 0.036, _P), _slopes(-2.0, -0.1, 0.46, 0.036, _P),
+          _slopes(2.0, 0.1, 0.46, 0.036, _P), _P,
+          f"{_SPREAD}: 0.46 and 0.036; null: quality slope 0 while width helps (-0.1 nats per doubling); "
+          "effect: slope -2 (probe 0.5 -> 1.0 halves the width needed)"),
+    Check(TEXT["wm"], rule_positive, normal_seeds(0.0, 1.16, _P), normal_seeds(2.0, 1.16, _P),
+          normal_seeds(-2.0, 1.16, _P), _P, f"{_SPREAD}: 1.16 nats; effect {_CHANCE}"),
+    Check(TEXT["entezari"], rule_low_loss_path, normal_seeds(TOL, 0.03, _P), normal_seeds(0.0, 0.03, _P),
+          normal_seeds(2 * TOL, 0.03, _P), _P,
+          f"as the low-loss-path rule: barrier {TOL} / 0 / {2 * TOL} nats, sd 0.03"),
+    Check(TEXT["same"], rule_positive, normal_seeds(0.0, 0.82, _P), normal_seeds(2.0, 0.82, _P),
+          normal_seeds(-2.0, 0.82, _P), _P, f"{_SPREAD}: 0.82 nats; effect {_CHANCE}"),
 ]

@@ -28,7 +28,7 @@ class ConnectivityConfig:
     #                                 so width x 2 keeps width / sqrt(N) fixed; small N keeps
     #                                 the width where paths flatten (~2 sqrt(N)) inside the grid
     widths: tuple = (4, 8, 16, 32)  # width of both hidden layers (powers of 2: x2 steps)
-    n_pairs: int = 3                # independently trained pairs per (N, width): the replicates
+    n_pairs: int = 4                # independently trained pairs per (N, width): the replicates
     #                                 behind every interval (pair k of every cell shares nothing
     #                                 with pair j)
     steps: int = 1500               # Adam steps per network (N=256: 750 epochs of 128)
