@@ -43,6 +43,7 @@ from torch import nn
 from .. import config
 from ..config import check_choice, check_positive
 from ..models import Arch, from_module, init_member, to_module
+from .distributed import BACKENDS, GridFailed, replace_engine_log, resolve_backend, run_chunks
 from .plan import (choose_mode, flops_per_example, make_buckets, probe_threads, stack_bytes,
                    training_flops)
 from .stackrun import StackRun, eval_epochs, steps_per_epoch
@@ -57,7 +58,7 @@ _threads = config.threads
 
 __all__ = ["Member", "TrainConfig", "TrainData", "EnsembleResult", "init_params", "make_model",
            "train_ensemble", "train_grid", "member_key", "training_flops",
-           "choose_mode", "CURVES", "MODES"]
+           "choose_mode", "CURVES", "MODES", "BACKENDS", "GridFailed"]
 
 
 # --------------------------------------------------------------------------- configs
@@ -272,7 +273,7 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
                    memory_budget: float | None = None,
                    keep_probs: bool = False, log: Callable[[str], None] | None = _say,
                    progress_every: float = 15.0, probe_min_steps: int = 200,
-                   keep_params: bool = False) -> EnsembleResult:
+                   keep_params: bool = False, backend="local") -> EnsembleResult:
     """Train every member (grid of widths x seeds x data sets) as few batched computations.
 
     Members are grouped into buckets (same architecture, depth and training-set size;
@@ -305,6 +306,10 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
     probe_min_steps : a bucket trained for fewer optimizer steps than this skips the probe
         and is batched (the probe would cost more than it could save)
     keep_params : return each member's trained parameters (``EnsembleResult.params``)
+    backend : "local" (this process) | "ray" | :class:`~overparam.engine.distributed.RayBackend`:
+        each bucket becomes one Ray task running this function on a worker
+        (:mod:`~overparam.engine.distributed`); a bucket that fails after its retries
+        raises :class:`~overparam.engine.distributed.GridFailed` naming its members
 
     Returns
     -------
@@ -321,6 +326,13 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
         if m.data >= len(datas):
             raise ValueError(f"member {m.label()} has data={m.data} but only {len(datas)} data sets")
     device = torch.device(device)
+    remote = resolve_backend(backend)
+    if remote is not None:
+        from .distributed import train_ensemble_ray
+        return train_ensemble_ray(members, datas, cfg, device=device, backend=remote, log=log, engine=dict(
+            mode=mode, bucket_overhead=bucket_overhead, max_members=max_members,
+            memory_budget=memory_budget, keep_probs=keep_probs, progress_every=progress_every,
+            probe_min_steps=probe_min_steps, keep_params=keep_params))
     if memory_budget is None:
         memory_budget = (0.5 * torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 4e9)
     say = log or (lambda s: None)
@@ -424,7 +436,8 @@ def member_key(member: Member, data: TrainData, cfg: TrainConfig, keep_probs: bo
 def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData], cfg: TrainConfig,
                *, store=None, device: torch.device | str = "cpu", chunk_size: int = 256,
                keep_probs: bool = False, log: Callable[[str], None] | None = _say,
-               on_chunk: Callable[[int], None] | None = None, **engine) -> EnsembleResult:
+               on_chunk: Callable[[int], None] | None = None, backend="local",
+               **engine) -> EnsembleResult:
     """Train a grid of members, saving each one's result as its chunk finishes; resume.
 
     Members already in ``store`` are loaded, not retrained. The others are trained in
@@ -439,6 +452,12 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
     chunk_size : members per chunk (the unit of resumption)
     on_chunk : called with the number of chunks done after each one (tests use it to
         simulate an interruption)
+    backend : "local" | "ray" | :class:`~overparam.engine.distributed.RayBackend`: with Ray,
+        each chunk is one task on a worker (the same :func:`train_ensemble` call, so the
+        same numbers) and is saved here as it comes back; chunks that fail after their
+        retries are logged with their points, the others are saved, then
+        :class:`~overparam.engine.distributed.GridFailed` is raised naming the failed
+        points (run again to train only those)
     **engine : further keyword arguments for :func:`train_ensemble` (mode, bucket_overhead, ...)
 
     Returns
@@ -483,11 +502,13 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
     chunks = [[todo[j] for j in b[s:s + chunk_size]] for b in buckets for s in range(0, len(b), chunk_size)]
     chunks.sort(key=lambda ch: (max(flops_per_example(members[i], d0.d, d0.n_classes) for i in ch), ch[0]))
     t0 = time.perf_counter()
-    done_flops, total_flops = 0.0, sum(flops_per_example(members[i], d0.d, d0.n_classes) + 2e4 for i in todo)
-    for c, chunk in enumerate(chunks):
-        r = train_ensemble([members[i] for i in chunk], datas, cfg, device=device,
-                           keep_probs=keep_probs, log=log, **engine)
-        lines += r.log
+    total_flops = sum(flops_per_example(members[i], d0.d, d0.n_classes) + 2e4 for i in todo)
+    remote = resolve_backend(backend)  # checked before any training
+    state = {"flops": 0.0, "points": M - len(todo), "chunks": 0}
+
+    def absorb(c: int, chunk: list[int], r: EnsembleResult) -> None:
+        """Take one trained chunk into the result and the store; log progress."""
+        lines.extend(r.log)
         for j, i in enumerate(chunk):
             for k in CURVES:
                 curves[k][i] = r.curves[k][j]
@@ -505,12 +526,24 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
                 store.save(keys[i], arrays, {"member": dataclasses.asdict(members[i]), "data": datas[members[i].data].key,
                                              "train": dataclasses.asdict(cfg), "mode": r.modes[j],
                                              "diverged_epoch": r.diverged.get(lab)})
-        done_flops += sum(flops_per_example(members[i], d0.d, d0.n_classes) + 2e4 for i in chunk)
+        state["flops"] += sum(flops_per_example(members[i], d0.d, d0.n_classes) + 2e4 for i in chunk)
+        state["points"] += len(chunk)
+        state["chunks"] += 1
         el = time.perf_counter() - t0
-        eta = el / done_flops * (total_flops - done_flops)
-        say(f"points {M - len(todo) + sum(len(ch) for ch in chunks[:c + 1])}/{M}, "
-            f"elapsed {el:.0f} s, eta {eta:.0f} s")
+        eta = el / state["flops"] * (total_flops - state["flops"])
+        say(f"points {state['points']}/{M}, elapsed {el:.0f} s, eta {eta:.0f} s")
         if on_chunk is not None:
-            on_chunk(c + 1)
+            on_chunk(state["chunks"])
+
+    if remote is None:
+        for c, chunk in enumerate(chunks):
+            absorb(c, chunk, train_ensemble([members[i] for i in chunk], datas, cfg, device=device,
+                                            keep_probs=keep_probs, log=log, **engine))
+    elif chunks:
+        failures = run_chunks(chunks, members, datas, cfg, device=device, backend=remote,
+                              engine=replace_engine_log({**engine, "keep_probs": keep_probs}, log),
+                              on_result=absorb, log=say)
+        if failures:
+            raise GridFailed(failures, saved=store is not None)
     return EnsembleResult(members, np.array(evals), curves, probs, diverged, modes, lines,
                           time.perf_counter() - t0)
