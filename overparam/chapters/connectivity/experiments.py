@@ -280,7 +280,8 @@ class FeatureResult:
 
     Attributes
     ----------
-    levels : list of str – "raw" (the inputs), then "extractor step s" for each checkpoint
+    levels : list of str – "raw" (the inputs), then "random features" (extractor at step 0)
+        and "extractor after s steps" for each later checkpoint
     quality : ndarray (Q,) – training accuracy of a linear probe on each level's features
         (1.0: linearly separable training set)
     widths : ndarray (J,)
@@ -338,7 +339,7 @@ def feature_grid(cfg: ConnectivityConfig, task: Task, grid: GridResult, seed: in
     feats = {"raw": (X, task.X_test)}
     for s in steps:
         W, b = ext.snapshots[s][0][0].to(X.device), ext.snapshots[s][1][0].to(X.device)
-        feats[f"extractor step {s}"] = _standardise(torch.relu(X @ W + b), torch.relu(task.X_test @ W + b))
+        feats["random features" if s == 0 else f"extractor after {s} steps"] = _standardise(torch.relu(X @ W + b), torch.relu(task.X_test @ W + b))
     levels = list(feats)
     Q, J, P = len(levels), len(cfg.widths), cfg.n_pairs
     quality = np.array([_probe_accuracy(feats[lv][0], y, cfg, seed, lv, task.n_classes) for lv in levels])

@@ -1,6 +1,7 @@
 """Chapter 8's figures: paths, barriers against width and width / sqrt(N), dropout, features.
 
-Bands are 95 % t-intervals over the independently trained pairs.
+Bands are 95 % t-intervals over the independently trained pairs; on log axes, of the log
+barrier (geometric means; barriers below 1e-4 count as 1e-4).
 
 Introduced in: Chapter 8
 """
@@ -10,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ...plotting import plot_band
+from ...stats import mean_ci
 from .claims import width_needed
 from .experiments import FeatureResult, GridResult
 from .profiles import TOL
@@ -18,6 +20,21 @@ LABELS = {"line": "straight line", "weight": "line after weight matching",
           "activation": "line after activation matching", "bezier": "trained Bezier curve",
           "same_start": "line, two trainings from one start"}
 STYLES = {"line": "-", "weight": "--", "activation": ":", "bezier": "-", "same_start": "-."}
+FLOOR = 1e-4  # barriers are >= 0; on log axes values below this are drawn at it
+
+
+def _log_band(ax: plt.Axes, x, samples, **kwargs) -> None:
+    """Geometric mean over pairs with its 95 % band (a t-interval of log10 barrier), for
+    log axes: an arithmetic band of values near 0 would reach below every log axis."""
+    logs = np.log10(np.clip(np.asarray(samples, dtype=float), FLOOR, None))
+    m, lo, hi = mean_ci(logs, axis=0)
+    line, = ax.plot(x, 10 ** m, **kwargs)
+    ax.fill_between(x, 10 ** lo, 10 ** hi, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def _log_barrier_axis(ax: plt.Axes) -> None:
+    ax.set_yscale("log")
+    ax.axhline(TOL, color="grey", lw=0.8, ls=":")
 
 
 def plot_paths(grid: GridResult, n_index: int = -1, width_index: int = -1, pair: int = 0) -> plt.Figure:
@@ -53,14 +70,14 @@ def plot_barriers(grid: GridResult, n_index: int = -1) -> plt.Figure:
             b = grid.barrier(m, metric)[n_index]           # (J, P)
             if np.all(np.isnan(b)):
                 continue
-            plot_band(ax, grid.widths, b.T, label=LABELS[m], linestyle=STYLES[m], marker="o", ms=3)
+            draw = _log_band if metric == "train_loss" else plot_band
+            draw(ax, grid.widths, b.T, label=LABELS[m], linestyle=STYLES[m], marker="o", ms=3)
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_xticks(grid.widths, [str(int(w)) for w in grid.widths])
         ax.set_xlabel("width of both hidden layers")
-    axes[0].axhline(TOL, color="grey", lw=0.8, ls=":")
-    axes[0].set_yscale("symlog", linthresh=0.01)
-    axes[0].set(ylabel="barrier in training loss (nats)",
+    _log_barrier_axis(axes[0])
+    axes[0].set(ylabel="training-loss barrier (nats), geom. mean",
                 title=f"N = {int(grid.n_trains[n_index])}; dotted: {TOL} nats")
     axes[1].set(ylabel="barrier in test error", title="the same paths, test error")
     axes[0].legend(fontsize="small")
@@ -79,16 +96,16 @@ def plot_sqrt_n(grid: GridResult) -> plt.Figure:
     b = grid.barrier("bezier")
     for i, N in enumerate(grid.n_trains):
         for ax, x in zip(axes, (grid.widths, grid.widths / np.sqrt(N))):
-            plot_band(ax, x, b[i].T, label=f"N = {int(N)}", marker="o", ms=3)
+            _log_band(ax, x, b[i].T, label=f"N = {int(N)}", marker="o", ms=3)
         ws = width_needed(grid.widths, b[i].T)
         ws = ws[np.isfinite(ws)]
         if len(ws):
             axes[0].axvline(2 ** ws.mean(), color=axes[0].lines[-1].get_color(), lw=0.8, ls="--")
     for ax in axes:
-        ax.axhline(TOL, color="grey", lw=0.8, ls=":")
+        _log_barrier_axis(ax)
         ax.set_xscale("log", base=2)
-        ax.set_yscale("symlog", linthresh=0.01)
-        ax.set_ylabel("curve barrier, training loss (nats)")
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_ylabel("curve barrier (nats), geometric mean")
     axes[0].set(xlabel="width", title="dashed: width needed (barrier reaches the dotted line)")
     axes[1].set(xlabel="width / sqrt(N)", title="rescaled by sqrt(N)")
     axes[0].legend(fontsize="small")
@@ -128,14 +145,13 @@ def plot_features(feat: FeatureResult) -> plt.Figure:
     """
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for q, lv in enumerate(feat.levels):
-        plot_band(ax, feat.widths, feat.barrier[q].T, label=f"{lv} (probe acc. {feat.quality[q]:.2f})",
+        _log_band(ax, feat.widths, feat.barrier[q].T, label=f"{lv} (probe acc. {feat.quality[q]:.2f})",
                   marker="o", ms=3)
-    ax.axhline(TOL, color="grey", lw=0.8, ls=":")
+    _log_barrier_axis(ax)
     ax.set_xscale("log", base=2)
     ax.set_xticks(feat.widths, [str(int(w)) for w in feat.widths])
-    ax.set_yscale("symlog", linthresh=0.01)
     ax.set(xlabel="width of the head's two hidden layers",
-           ylabel="curve barrier, training loss (nats)", title=f"N = {feat.n_train}")
+           ylabel="curve barrier (nats), geometric mean", title=f"N = {feat.n_train}")
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
