@@ -499,8 +499,8 @@ def _evaluate(fwd, params, X, y, task: str, chunk: int = 4096):
     if task == "classification":
         loss = F.cross_entropy(outs.transpose(1, 2), y.expand(outs.shape[0], -1), reduction="none").mean(1)
         return (outs.argmax(-1) == y).float().mean(1), loss
-    mse = ((outs[..., 0] - y) ** 2).mean(1)
-    return 1 - mse / y.var(unbiased=False), mse
+    mse = ((outs[..., 0] - y) ** 2).mean(1)      # y (n,) or per member (M, n)
+    return 1 - mse / y.var(dim=-1, unbiased=False), mse
 
 
 def train_gated(arch: Arch, specs: Sequence[GateSpec], data: dict, *, epochs: int, batch_size: int,
@@ -513,7 +513,8 @@ def train_gated(arch: Arch, specs: Sequence[GateSpec], data: dict, *, epochs: in
     ----------
     arch : kind, d and n_classes (1 output for regression); widths come from ``specs``
     specs : one :class:`GateSpec` per member (seed = initialisation and batch order)
-    data : ``x``, ``y``, ``x_test``, ``y_test`` tensors (on ``device``)
+    data : ``x``, ``y``, ``x_test``, ``y_test`` tensors (on ``device``); a regression
+        target may be per member, ``y`` (M, n) and ``y_test`` (M, n_test)
     epochs, batch_size, lr : Adam on every parameter; ``budget_s`` stops after that many
         seconds of training (evaluation excluded), whatever ``epochs`` says
     gated : gates + L1 penalty + removal; False = plain networks of ``specs``' widths
@@ -561,7 +562,7 @@ def train_gated(arch: Arch, specs: Sequence[GateSpec], data: dict, *, epochs: in
             return forward(st.arch, params, Xb)
 
     def loss(params, idx):
-        return lossf(fwd(params, X[idx]), y[idx])
+        return lossf(fwd(params, X[idx]), y[idx] if y.ndim == 1 else torch.gather(y, 1, idx))
 
     rec = {"score": [], "loss": [], "time": [], "steps": []}
     clock = {"t": time.perf_counter(), "train": 0.0}

@@ -1,0 +1,23 @@
+"""Chapter 6, sparsifiers: L1-penalised liveness gates that remove hidden units while the
+network trains (:mod:`overparam.gates`), on easy and hard MNIST-1D; the starting size;
+growth by blocks on Add10; compress training against static networks for the same
+wall-clock time on several data sets; the memory of a gated CNN.
+
+The chapter's shape: :data:`PROFILES` (:mod:`.profiles`); experiments returning result
+dataclasses (:mod:`.experiments`, bundled in :class:`SparsifierResults`); figures
+(:mod:`.figures`); :func:`claims` and the calibration :data:`CHECKS` (:mod:`.claims`).
+"""
+from .claims import CHECKS, NOT_TESTED, SparsifierResults, claims
+from .experiments import (CompressResult, GrowthResult, MemoryResult, SweepResult, compress_vs_static,
+                          growth_by_blocks, lambda_sweep, load_set, member_seeds, memory_compare,
+                          slow_gates, start_sweep)
+from .figures import plot_compress, plot_growth, plot_memory, plot_starts, plot_sweep, plot_training
+from .profiles import COMPRESS_SETS, PROFILES, SOURCE, SparsifierConfig
+
+__all__ = [
+    "CHECKS", "NOT_TESTED", "SparsifierResults", "claims", "CompressResult", "GrowthResult",
+    "MemoryResult", "SweepResult", "compress_vs_static", "growth_by_blocks", "lambda_sweep",
+    "load_set", "member_seeds", "memory_compare", "slow_gates", "start_sweep", "plot_compress",
+    "plot_growth", "plot_memory", "plot_starts", "plot_sweep", "plot_training", "COMPRESS_SETS",
+    "PROFILES", "SOURCE", "SparsifierConfig",
+]
