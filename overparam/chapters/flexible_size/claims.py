@@ -321,7 +321,10 @@ NOT_TESTED = [
     ("Adam gets noisy at very low loss (AdaMax comparison)", "an entry without results in the journal"),
     ("Sorting neurons by importance / learning the order (sparsifiers)", "chapter 6"),
     ("A differentiable-size net grows when the task gets harder, not shrink when easier (Miconi 2016)",
-     "task switching mid-training is not run at this scale"),
+     "beyond the journal; task switching mid-training is not run at this scale"),
+    ("The learned width against the width that first fits the training set (chapter 3's reference)",
+     "beyond the journal; static nets do not fit MNIST-1D within quick's 15 epochs, so that width "
+     "is not defined here (the plateau-width rows compare with chapter 4's reference)"),
 ]
 
 
@@ -370,12 +373,13 @@ CHECKS = [
           normal_seeds(ROOM_MAX, 0.03, N), normal_seeds(0.15, 0.03, N), normal_seeds(0.6, 0.03, N), N,
           "share sd 0.03 (quick: 0.01-0.03); effect 0.15 (quick's no-penalty growth); against 0.6"),
     Check("the flexible net is as good as a static net of its converged size", rule_as_good,
-          normal_seeds(ACC_TOL, 0.008, N), normal_seeds(0.0, 0.008, N), normal_seeds(-0.04, 0.008, N), N,
-          "accuracy difference sd 0.008 (quick: 0.008 over L2-on members only); null at the edge; "
+          normal_seeds(ACC_TOL, 0.006, N), normal_seeds(0.0, 0.006, N), normal_seeds(-0.04, 0.006, N), N,
+          "per-seed mean accuracy difference sd 0.006 (quick, 4 seeds: 0.005); null at the edge; "
           "against -4 points"),
     Check("the flexible net is worse than a static net of its converged size", rule_worse,
-          normal_seeds(-ACC_TOL, 0.008, N), normal_seeds(-0.05, 0.008, N), normal_seeds(0.01, 0.008, N), N,
-          "accuracy difference sd 0.008; null at -1 point; effect -5 points ('not the case at all')"),
+          normal_seeds(-ACC_TOL, 0.006, N), normal_seeds(-0.05, 0.006, N), normal_seeds(0.01, 0.006, N), N,
+          "per-seed mean accuracy difference sd 0.006 (quick, 4 seeds: 0.005); null at -1 point; "
+          "effect -5 points ('not the case at all')"),
     Check("the loss in accuracy against the best static width is higher on the harder task", rule_gap_larger,
           _gap(0.0), _gap(0.05), _gap(-0.05), N,
           "static curves and flexible accuracies with sd 0.012 per point (quick: 0.005-0.02), best "
