@@ -175,6 +175,12 @@ def test_bad_jobs(tiny_project, capsys, tree, never_execute):
     assert_rejected(capsys, tree, tiny_project, before, "jobs=0", "> 0")
 
 
+def test_bad_backend(tiny_project, capsys, tree, never_execute):
+    before = tree(tiny_project)
+    assert run_cli(tiny_project, "run", "90", "--backend", "slurm") == 2
+    assert_rejected(capsys, tree, tiny_project, before, "backend='slurm'", "'local', 'ray'")
+
+
 def test_chapter_names_resolve():
     avail = [registry.by_name("01_exploration"), registry.by_name("07_lottery_tickets")]
     names = lambda req: [c.name for c in registry.resolve(req, avail)]  # noqa: E731

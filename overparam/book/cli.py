@@ -1,8 +1,10 @@
 """Command line of the book: ``python -m overparam {run,book,status,toc}``.
 
     python -m overparam run [CHAPTER ...] [--profile quick] [--device auto] [--seed N]
-                            [--force] [--jobs N] [-p NAME VALUE ...]
+                            [--force] [--jobs N] [--backend local|ray [--address A]]
+                            [-p NAME VALUE ...]
     python -m overparam book [--profile P] [--device D] [--seed N] [--force] [--jobs N]
+                             [--backend local|ray [--address A]]
     python -m overparam status
     python -m overparam toc [--check]
 
@@ -21,6 +23,8 @@ from .. import config
 from . import pages, registry, runner, validate
 from .paths import default_paths, write_atomic
 
+BACKENDS = ("local", "ray")
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m overparam",
@@ -38,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--force", action="store_true", help="re-run even if the cached run is up to date")
         sp.add_argument("--jobs", "-j", default=None,
                         help="chapters run side by side (default: one per CPU core; up to 4 on a GPU)")
+        sp.add_argument("--backend", default="local",
+                        help="local (processes on this machine) or ray (one Ray task per chapter)")
+        sp.add_argument("--address", default=None,
+                        help="Ray cluster to join with --backend ray ('auto', host:port; default: "
+                             "$RAY_ADDRESS or a local Ray)")
 
     r = sub.add_parser("run", help="execute chapters with papermill into book/chapters/")
     r.add_argument("chapters", nargs="*", metavar="CHAPTER",
@@ -100,6 +109,7 @@ def _main(args: argparse.Namespace) -> int:
         params = validate.clean_params(getattr(args, "parameter", []))
         validate.validate_request(chosen, paths.notebooks, args.profile, args.device, seed, params)
         jobs = _jobs(args.jobs, args.device, len(chosen))
+        config.check_choice("backend", args.backend, BACKENDS)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -107,8 +117,14 @@ def _main(args: argparse.Namespace) -> int:
     if not chosen:
         print(f"no chapter notebooks in {paths.notebooks}")
     names = [c.name for c in chosen]
-    results = runner.run_chapters(paths, names, args.profile, args.device, seed, params,
-                                  args.force, jobs=jobs)
+    if args.backend == "ray":
+        from . import ray_backend
+
+        results = ray_backend.run_chapters(paths, names, args.profile, args.device, seed, params,
+                                           args.force, address=args.address)
+    else:
+        results = runner.run_chapters(paths, names, args.profile, args.device, seed, params,
+                                      args.force, jobs=jobs)
     code = 1 if any(r.status == "failed" for r in results) else 0
     if any(r.status == "interrupted" for r in results):
         raise KeyboardInterrupt
