@@ -141,7 +141,7 @@ def load_mnist1d(*, cache_dir=None) -> dict:
     arguments, seed 42) -- never ``get_dataset``, which tries a URL. Generation takes a
     few seconds, so the arrays are kept in memory and on disk
     (``<cache_dir>/mnist1d_default.npz``; default ``results/cache`` of
-    :func:`overparam.results.default_results_dir`, git-ignored). The global NumPy random
+    :func:`overparam.engine.store.default_results_dir`, git-ignored). The global NumPy random
     state, which ``make_dataset`` reseeds, is restored afterwards.
 
     Returns

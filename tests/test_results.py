@@ -169,3 +169,14 @@ def test_fingerprint_follows_sources_and_torch_version(tmp_path):
     assert code_fingerprint() == code_fingerprint(None, f"torch {torch.__version__}")
     names = {p.name for p in store_mod._fingerprint_files()}
     assert {"loop.py", "sweep.py", "stackrun.py", "family.py"} <= names
+
+
+def test_default_results_dir_is_the_checkouts_results_folder(monkeypatch):
+    from pathlib import Path
+
+    from overparam.engine.store import default_results_dir
+    monkeypatch.delenv("OVERPARAM_RESULTS", raising=False)
+    repo = Path(__file__).resolve().parents[1]
+    assert default_results_dir() == repo / "results"
+    monkeypatch.setenv("OVERPARAM_RESULTS", "/tmp/elsewhere")
+    assert default_results_dir() == Path("/tmp/elsewhere")

@@ -81,7 +81,7 @@ def default_results_dir() -> Path:
     env = os.environ.get("OVERPARAM_RESULTS")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]  # overparam/engine/store.py -> the checkout
     if (repo / "pyproject.toml").exists():
         return repo / "results"
     return Path.home() / ".cache" / "overparam" / "results"
