@@ -66,6 +66,7 @@ class SweepResult:
     epoch_time: np.ndarray      # (E,)
     static_score: np.ndarray | None = None   # (E + 1, S)
     static_time: np.ndarray | None = None    # (E,)
+    static_step_loss: np.ndarray | None = None   # (T, S): the same batches as the gated nets
 
     @property
     def final_size(self) -> np.ndarray:
@@ -105,7 +106,7 @@ def lambda_sweep(cfg: SparsifierConfig, task: str, seed: int, device="cpu", *, l
     if static:
         st = gates.train_gated(arch, [gates.GateSpec(seed=sd, widths=(width,)) for sd in seeds], ds,
                                gated=False, label=f"sparsifiers {task} static", **kw)
-        out.static_score, out.static_time = st.score, st.epoch_time
+        out.static_score, out.static_time, out.static_step_loss = st.score, st.epoch_time, st.step_loss
     log.info(f"sparsifiers: {task} sweep done, final sizes {out.final_size.mean(1).round(0).tolist()}")
     return out
 

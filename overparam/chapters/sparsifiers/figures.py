@@ -17,6 +17,12 @@ def _band(ax, x, ys, label, **kw):
     return line
 
 
+def _lambda_axis(ax, lambdas) -> None:
+    ax.set_xscale("log")
+    ax.set_xticks(list(lambdas), [f"{x:g}" for x in lambdas])
+    ax.minorticks_off()
+
+
 def plot_sweep(easy: SweepResult, hard: SweepResult):
     """Size over epochs per penalty (both tasks), final size vs penalty, test accuracy vs penalty."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -30,36 +36,41 @@ def plot_sweep(easy: SweepResult, hard: SweepResult):
         axes[2].axhline(m, ls=style, color="grey", label=f"{sw.task}, static ({sw.start_width} units)")
     axes[0].set(xlabel="epoch", ylabel="live hidden units", title="Units alive during training")
     axes[0].legend(fontsize=7, ncol=2)
-    axes[1].set(xscale="log", yscale="log", xlabel="penalty λ", ylabel="final live units",
-                title="Final size vs penalty")
+    axes[1].set(yscale="log", xlabel="penalty λ", ylabel="final live units", title="Final size vs penalty")
     axes[1].legend()
-    axes[2].set(xscale="log", xlabel="penalty λ", ylabel="test accuracy", title="Test accuracy (final epoch)")
+    axes[2].set(xlabel="penalty λ", ylabel="test accuracy", title="Test accuracy (final epoch)")
+    for ax in axes[1:]:
+        _lambda_axis(ax, easy.lambdas)
     axes[2].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
 def plot_training(easy: SweepResult, hard: SweepResult, slow: SweepResult | None = None):
-    """Mini-batch loss with each net's first removal (one per penalty), share removed per
-    epoch, and the training time per epoch of the gated and static stacks."""
+    """Excess training loss over the static net (same batches) with each net's first removal,
+    share of the removals done per epoch, and the training time per net and epoch."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     spe = easy.steps_per_epoch
     for sw, style in ((easy, "-"), (hard, "--")):
         T = sw.step_loss.shape[0]
         w = max(1, spe // 4)
         n = T // w
+        excess = sw.step_loss - sw.static_step_loss[:, None, :]
+        win = excess[: n * w].reshape(n, w, *excess.shape[1:]).mean(1)      # (n, K, S)
         for k, lam in enumerate(sw.lambdas):
-            curve = sw.step_loss[: n * w, k, 0].reshape(n, w).mean(1)
-            axes[0].plot((np.arange(n) + 0.5) * w / spe, curve, ls=style, color=f"C{k}",
-                         label=f"{sw.task}, λ={lam:g}")
-            f = sw.first_removal[k, 0]
-            if f >= 0:
-                axes[0].axvline(f / spe, ls=":", color=f"C{k}")
-    axes[0].set(xlabel="epoch", ylabel="training loss (mini-batches, seed 1)",
-                title="Loss and first removals (dotted)")
+            _band(axes[0], (np.arange(n) + 0.5) * w / spe, win[:, k], f"{sw.task}, λ={lam:g}",
+                  ls=style, color=f"C{k}")
+            f = sw.first_removal[k][sw.first_removal[k] >= 0]
+            if len(f):
+                axes[0].axvline(np.median(f) / spe, ls=":", color=f"C{k}")
+    axes[0].axhline(0, color="grey", lw=0.8)
+    axes[0].set(xlabel="epoch", ylabel="loss gated - loss static (same batches)",
+                title="What the gates cost; first removals dotted")
     axes[0].legend(fontsize=7, ncol=2)
-    for sw, label in [(easy, f"easy, gate lr x{easy.gate_scale:g}"), (hard, f"hard, gate lr x{hard.gate_scale:g}")] + \
-            ([(slow, f"easy, gate lr x{slow.gate_scale:g}")] if slow is not None else []):
+    rows = [(easy, f"easy, gate lr x{easy.gate_scale:g}"), (hard, f"hard, gate lr x{hard.gate_scale:g}")]
+    if slow is not None:
+        rows.append((slow, f"easy, λ={slow.lambdas[0]:g}, gate lr x{slow.gate_scale:g}"))
+    for sw, label in rows:
         E1 = sw.size.shape[0]
         total = np.maximum(sw.size[0] - sw.size[-1], 1)
         share = ((sw.size[0] - sw.size) / total).reshape(E1, -1)
@@ -68,9 +79,11 @@ def plot_training(easy: SweepResult, hard: SweepResult, slow: SweepResult | None
     axes[1].legend(fontsize=8)
     for sw, style in ((easy, "-"), (hard, "--")):
         e = np.arange(1, len(sw.epoch_time) + 1)
-        axes[2].plot(e, sw.epoch_time / len(sw.lambdas), ls=style, marker=".", label=f"{sw.task}, gated (per λ)")
-        axes[2].plot(e, sw.static_time, ls=style, marker="x", color="grey", label=f"{sw.task}, static")
-    axes[2].set(xlabel="epoch", ylabel="seconds per epoch (stack of the seeds)", title="Time per epoch")
+        K, S = sw.size.shape[1:]
+        axes[2].plot(e, sw.epoch_time / (K * S), ls=style, marker=".", label=f"{sw.task}, gated (stack of {K * S})")
+        axes[2].plot(e, sw.static_time / S, ls=style, marker="x", color="grey",
+                     label=f"{sw.task}, static {sw.start_width} (stack of {S})")
+    axes[2].set(xlabel="epoch", ylabel="seconds per net and epoch", title="Training time")
     axes[2].legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -114,6 +127,7 @@ def plot_growth(g: GrowthResult):
     b = np.arange(1, g.growth_test.shape[0] + 1)
     _band(axes[0], b, g.growth_test, f"grown, {g.block}-unit blocks", marker="o")
     axes[0].axhline(g.wide_test.mean(), color="grey", ls="--", label=f"compress-trained, start {g.width}")
+    axes[0].set_xticks(b)
     axes[0].set(xlabel="blocks", ylabel="test MSE / variance", title="Add10: growth by blocks")
     axes[0].legend()
     _band(axes[1], np.arange(g.block_loss.shape[0]), g.block_loss, f"block 1 ({g.block} units)")
