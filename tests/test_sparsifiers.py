@@ -121,14 +121,18 @@ def _results(direction: float):
                           np.array([9.0, 9.1, 9.2]), np.array([18.0, 18.1, 18.3]) if up else np.array([9.5, 9.6, 9.7]),
                           np.array([9.0, 9.1, 9.25]) if up else np.array([18.0, 18.2, 18.4]),
                           np.array([0.1, 0.1, 0.1]) if up else np.array([2.0, 2.0, 2.0]))
+    pareto = sp.ParetoResult(256, {m: np.array([1e-3, 1e-2]) for m in sp.METHODS},
+                             {m: np.full((2, S), 50) for m in sp.METHODS}, {m: np.full((2, S), 0.1) for m in sp.METHODS},
+                             expected_l0=np.array([[100.0, 102, 98], [40, 41, 39]]),
+                             open_l0=np.array([[100, 101, 99], [40, 40, 40]]) * (1 if up else 3))
     return sp.SparsifierResults(sp.PROFILES["quick"], easy, hard, slow=slow, starts=starts, compress=comp,
-                                growth=growth, memory=mem)
+                                growth=growth, memory=mem, pareto=pareto)
 
 
 @pytest.mark.parametrize("direction, verdict", [(1, C.REPRODUCED), (-1, C.NOT_REPRODUCED)])
 def test_every_row_of_the_table_follows_its_measurements(direction, verdict):
     table = sp.claims(_results(direction), Run("quick", __import__("torch").device("cpu"), 0))
-    assert len(table.claims) == 13
+    assert len(table.claims) == 14
     wrong = [(c.claim[:60], c.verdict, c.measured) for c in table.claims if c.verdict != verdict]
     assert not wrong, wrong
     assert table.not_tested and all(reason for _, reason in table.not_tested)
@@ -138,7 +142,7 @@ def test_calibration_checks_cover_every_rule():
     rules = {c.judge.rule for c in sp.CHECKS}
     for name in ("rule_size_vs_lambda", "rule_beats_static", "rule_hard_bigger", "rule_spike_at_removal",
                  "rule_killed_quickly", "rule_start_irrelevant", "rule_positive", "rule_share",
-                 "rule_doubles", "rule_hand"):
+                 "rule_doubles", "rule_hand", "rule_l0_count"):
         assert getattr(cl, name) in rules, name
 
 
@@ -158,6 +162,26 @@ def test_smoke_experiments_run_and_remove_units():
     c = sp.compress_vs_static(cfg, 0)
     assert c.compress_score.shape == (len(cfg.compress_sets), S)
     assert np.all(c.final_size <= cfg.compress_width)
+    p = sp.compare_sparsifiers(cfg, 0)
+    for m in sp.METHODS:
+        assert p.units[m].shape == p.test_err[m].shape == (len(p.lambdas[m]), S)
+        assert np.all((p.units[m] >= 0) & (p.units[m] <= cfg.compare_width))
+    assert p.expected_l0.shape == p.open_l0.shape
+
+
+def test_hard_concrete_gate_and_its_expected_count():
+    """At log alpha = +-10 the hard-concrete gate is open / closed at test time, and the
+    expected L0 counts it; the sampled gate's share of non-zeros matches P(gate != 0)."""
+    import torch
+    others = importlib.import_module("overparam.chapters.sparsifiers.others")
+    la = torch.tensor([[10.0, -10.0, 0.0]])
+    test = others._hard_concrete(la, None)
+    assert test[0, 0] == 1 and test[0, 1] == 0
+    assert abs(float(others.expected_open(la[:, :2])) - 1.0) < 1e-3
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([others._hard_concrete(la[:, 2:], g) for _ in range(4000)])
+    p_open = float(others.expected_open(la[:, 2:]))
+    assert abs(float((draws > 0).float().mean()) - p_open) < 0.03
 
 
 # --------------------------------------------------------------------------- tabular data

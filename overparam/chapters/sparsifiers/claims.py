@@ -16,6 +16,7 @@ from ...calibration import Check, normal_seeds
 from ...claims import ClaimsTable, judge_above, judge_all, judge_below, judge_near
 from ...stats import Estimate, mean_ci
 from .experiments import CompressResult, GrowthResult, MemoryResult, SweepResult
+from .others import ParetoResult
 from .profiles import PROFILES, SOURCE, SparsifierConfig
 
 EARLY = 0.25          # "the first few epochs": the first quarter of the run
@@ -24,6 +25,8 @@ START_TOL = 0.25      # "the start does not matter": |d log2 final / d log2 star
 SHARE = 0.9           # activations "> 90 %" of memory
 DOUBLE_TOL = 0.2      # the naive gate "doubles" memory: 2 +- 0.2
 HAND_MAX = 1.1        # the hand-written gate: <= 1.1 x a plain CNN
+L0_TOL = 0.25         # expected L0 "is" the open count: |log2 open / expected| < 0.25
+LOUIZOS = "Louizos, Welling & Kingma 2018 (beyond the journal)"
 Verdict = tuple[Estimate, str]
 
 
@@ -39,6 +42,7 @@ class SparsifierResults:
     compress: CompressResult | None = None
     growth: GrowthResult | None = None
     memory: MemoryResult | None = None
+    pareto: ParetoResult | None = None       # beyond the journal (full and smoke profiles)
 
 
 # --------------------------------------------------------------------------- rules
@@ -110,6 +114,13 @@ def rule_hand(x) -> Verdict:
     """Per seed: hand-written gate / plain bytes; claim "the same as a classical CNN": < 1.1."""
     est = mean_ci(np.asarray(x, float))
     return est, judge_below(est, HAND_MAX)
+
+
+def rule_l0_count(x) -> Verdict:
+    """Per seed: mean over penalties of log2(gates open at test time / expected L0);
+    claim "the expected L0 counts the units kept": within +-L0_TOL."""
+    est = mean_ci(np.asarray(x, float))
+    return est, judge_near(est, 0.0, L0_TOL)
 
 
 # --------------------------------------------------------------------------- measurements
@@ -285,6 +296,12 @@ def claims(results: SparsifierResults, run) -> ClaimsTable:
         add("A gate with its gradient written by hand has \"the same memory consumption as a classical CNN\" "
             "(measured: hand-written / plain CNN bytes)", rule_hand(m.hand / m.plain),
             f"reproduced if the CI lies below {HAND_MAX}")
+    if results.pareto is not None and results.pareto.expected_l0 is not None:
+        p = results.pareto
+        x = np.log2(np.maximum(p.open_l0, 0.5) / np.maximum(p.expected_l0, 0.5)).mean(0)
+        add("Hard-concrete L0 gates: the expected L0 (the penalty) counts the gates open at test time "
+            f"(start {p.width}; measured: log2 open / expected, mean over penalties)", rule_l0_count(x),
+            f"reproduced if the CI lies within ±{L0_TOL}", LOUIZOS)
     return ClaimsTable(out, not_tested=NOT_TESTED)
 
 
@@ -343,6 +360,9 @@ CHECKS = [
     Check("naive gate doubles memory", _verdict(rule_doubles), normal_seeds(2 + DOUBLE_TOL, SD_MEM, _S),
           normal_seeds(2.0, SD_MEM, _S), normal_seeds(1.0, SD_MEM, _S), _S,
           "null at the band's edge"),
+    Check("L0: expected count = open gates", _verdict(rule_l0_count), normal_seeds(L0_TOL, SD_START, _S),
+          normal_seeds(0.0, SD_START / 2, _S), normal_seeds(1.0, SD_START, _S), _S,
+          "null at the band's edge; sd as the start-size slope's (not run at quick)"),
     Check("hand-written gate <= 1.1 x plain", _verdict(rule_hand), normal_seeds(HAND_MAX, SD_MEM, _S),
           normal_seeds(1.0, SD_MEM, _S), normal_seeds(2.0, SD_MEM, _S), _S, "effect: the plain CNN's memory"),
 ]

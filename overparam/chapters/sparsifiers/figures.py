@@ -6,6 +6,7 @@ import numpy as np
 
 from ...stats import mean_ci
 from .experiments import CompressResult, GrowthResult, MemoryResult, SweepResult
+from .others import METHODS, ParetoResult
 
 
 def _band(ax, x, ys, label, **kw):
@@ -145,5 +146,31 @@ def plot_memory(m: MemoryResult):
     vals = [m.plain.mean(), m.naive.mean(), m.hand.mean(), 4 * m.params.mean()]
     ax.bar(names, np.array(vals) / 2**20, color=["C0", "C3", "C2", "grey"])
     ax.set(ylabel="MiB", title=f"Memory for backward ({m.method}), {m.channels} ch x {m.depth}, batch {m.batch}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_pareto(p: ParetoResult):
+    """Units kept vs test error of the three sparsifiers (one point per penalty, mean over
+    seeds with 95 % intervals), and the L0 gates' expected count against the open count."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    names = {"gates": "L1 gates (this chapter)", "slimming": "network slimming", "l0": "hard-concrete L0"}
+    for i, m in enumerate(METHODS):
+        u, e = p.units[m].astype(float), p.test_err[m]
+        um, ul, uh = mean_ci(u, axis=1)
+        em, el, eh = mean_ci(e, axis=1)
+        axes[0].errorbar(um, em, xerr=[um - ul, uh - um] if u.shape[1] > 1 else None,
+                         yerr=[em - el, eh - em] if e.shape[1] > 1 else None, marker="o",
+                         color=f"C{i}", label=names[m], capsize=3)
+    axes[0].set(xscale="log", xlabel="units kept (final epoch)", ylabel="test error (final epoch)",
+                title=f"Three sparsifiers, start {p.width} units")
+    axes[0].legend()
+    if p.expected_l0 is not None:
+        axes[1].scatter(p.expected_l0.ravel(), p.open_l0.ravel(), color="C2")
+        hi = max(p.expected_l0.max(), p.open_l0.max(), 1)
+        axes[1].plot([0, hi], [0, hi], ls=":", color="grey", label="open = expected")
+        axes[1].set(xlabel="expected L0 (sum of P(gate != 0))", ylabel="gates open at test time",
+                    title="Hard-concrete L0: penalty vs count")
+        axes[1].legend()
     fig.tight_layout()
     return fig

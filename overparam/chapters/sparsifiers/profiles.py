@@ -47,6 +47,12 @@ class SparsifierConfig:
     mem_channels: int = 256
     mem_depth: int = 3
     mem_batch: int = 256
+    # beyond the journal: L1 gates vs network slimming vs hard-concrete L0 (0 = not run)
+    compare_width: int = 0
+    compare_epochs: int = 8
+    compare_lambdas_gates: tuple = (3e-3, 1e-3, 3e-4)
+    compare_lambdas_slim: tuple = (3e-3, 1e-3, 3e-4)
+    compare_lambdas_l0: tuple = (3e-2, 1e-2, 3e-3)
 
     def __post_init__(self):
         for name in ("start_width", "n_seeds", "epochs", "batch_size", "check_every", "compress_width",
@@ -68,6 +74,10 @@ class SparsifierConfig:
         check_positive("starts", list(self.starts), integer=True)
         if len(self.starts) < 2:
             raise ValueError(f"starts={self.starts!r} is not allowed; expected at least 2 starting sizes")
+        check_positive("compare_width", self.compare_width, integer=True, allow_zero=True)
+        check_positive("compare_epochs", self.compare_epochs, integer=True)
+        for name in ("compare_lambdas_gates", "compare_lambdas_slim", "compare_lambdas_l0"):
+            check_lambda(name, getattr(self, name))
         for s in self.compress_sets:
             check_choice("compress_sets", s, COMPRESS_SETS)
         if self.n_blocks < 2:
@@ -82,10 +92,15 @@ PROFILES = {
     "smoke": SparsifierConfig(start_width=40, lambdas=(1e-2, 3e-3, 1e-3), n_seeds=2, epochs=2,
                               batch_size=500, starts=(20, 40), compress_sets=("wine", "add10"),
                               compress_width=32, budget_s=0.2, block=4, n_blocks=2, block_epochs=2,
-                              add10_train=200, mem_channels=16, mem_depth=2, mem_batch=16),
+                              add10_train=200, mem_channels=16, mem_depth=2, mem_batch=16,
+                              compare_width=32, compare_epochs=2),
     "quick": SparsifierConfig(),
     "full": SparsifierConfig(lambdas=(1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5), n_seeds=10, epochs=60,
                              starts=(250, 500, 1000, 2000), compress_sets=COMPRESS_SETS,
                              compress_width=2048, budget_s=60.0, n_blocks=6, block_epochs=100,
-                             add10_train=5000, check_every=50, mem_channels=512, mem_batch=512),
+                             add10_train=5000, check_every=50, mem_channels=512, mem_batch=512,
+                             compare_width=500, compare_epochs=60,
+                             compare_lambdas_gates=(1e-2, 3e-3, 1e-3, 3e-4, 1e-4),
+                             compare_lambdas_slim=(1e-2, 3e-3, 1e-3, 3e-4, 1e-4),
+                             compare_lambdas_l0=(1e-1, 3e-2, 1e-2, 3e-3, 1e-3)),
 }
