@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -c constraints.txt torch
-	$(BIN)/python -m pip install -c constraints.txt -e ".[book,lab,test]"
+	$(BIN)/python -m pip install -c constraints.txt -e ".[book,lab,test,ray]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (overparam)"
 	$(BIN)/python -c "import torch; print('torch', torch.__version__, '| CUDA build:', torch.version.cuda)"
 	touch $(STAMP)
