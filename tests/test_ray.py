@@ -204,3 +204,17 @@ def test_chapters_on_ray_equal_local_and_a_raising_chapter_keeps_its_last_good_p
     assert (project.chapters / "90_tiny.claims.json").read_text() == claims_before
     assert (project.chapters / "90_tiny.failed.ipynb").exists()
     assert not [p for p in project.chapters.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_backend_ray_runs_the_chapter_on_a_worker(project, capsys):
+    from overparam.book import cli
+
+    code = cli.main(["--root", str(project.root), "run", "90", "--profile", "smoke", "--device", "cpu",
+                     "--backend", "ray"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "90_tiny submitted to Ray" in out and "90_tiny done" in out
+    meta = nbformat.read(project.chapters / "90_tiny.ipynb", 4).metadata["overparam"]
+    assert meta["ok"] is True and meta["profile"] == "smoke"
+    assert (project.chapters / "90_tiny.claims.json").exists()
+    assert "| 90_tiny" in (project.root / "book" / "status.md").read_text()
