@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from overparam import claims as C
-from overparam import tabular
+from overparam.data import tabular
 from overparam.chapters import sparsifiers as sp
 import importlib
 cl = importlib.import_module("overparam.chapters.sparsifiers.claims")

@@ -218,7 +218,7 @@ NOT_TESTED = [
     ("Compress training on CNNs (MNIST, FashionMNIST, CIFAR10, HASYv2)", "the journal lists the runs "
      "but reports no result; the chapter measures the CNN's memory only"),
     ("Airfoil and Census results", "the files are not shipped (loaders take a user's copy: "
-     "overparam.tabular.load_airfoil / load_census)"),
+     "overparam.data.tabular.load_airfoil / load_census)"),
     ("\"The only solution is to reduce the batch size\"", "advice, not a measurable claim"),
     ("\"since there are only a few weights they all need to have a very good value\"",
      "the journal's explanation of slow convergence; the convergence itself is tested"),

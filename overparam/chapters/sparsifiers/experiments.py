@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from ... import data as _data
-from ... import gates, tabular
+from ... import gates
+from ...data import tabular
 from ...config import check_choice, generator, log, seed_stream, threads
 from ...models import Arch, forward
 from .profiles import COMPRESS_SETS, SparsifierConfig
@@ -25,7 +26,7 @@ def load_set(name: str, seed: int = 0, device="cpu", n_train: int | None = None)
     """A data set of the chapter as tensors: (data dict, task, n_classes).
 
     ``"easy"``/``"hard"`` MNIST-1D and ``"digits"`` come from :mod:`overparam.data`; the rest
-    from :mod:`overparam.tabular`.
+    from :mod:`overparam.data.tabular`.
 
     Introduced in: Chapter 6
     """

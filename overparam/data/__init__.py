@@ -3,13 +3,15 @@
 Sections: the 1101 pattern and the AND quadrants (Chapter 1); Gaussian blobs (Chapter 2);
 MNIST-1D, label noise and the linear teacher (Chapter 3); the easy/hard MNIST-1D pair,
 sklearn digits and a reader's MNIST files (Chapter 4); :func:`load_classification`, the
-one entry point of the 10-class sets that chapters 2 and 7 train on.
+one entry point of the 10-class sets that chapters 2 and 7 train on. The tabular sets of
+chapter 6 (Add10, a procedural Poker Hand, breast_cancer, wine, a reader's Airfoil and
+Census files) are in :mod:`overparam.data.tabular`.
 """
 from __future__ import annotations
 
 import torch
 
-from .config import check_positive
+from ..config import check_positive
 
 PATTERN_1101 = (1.0, 1.0, 0.0, 1.0)  # the kernel that separates the 1101 task perfectly
 
@@ -169,7 +171,7 @@ def _cached_mnist1d(name: str, overrides: dict, cache_dir) -> dict:
     if name in _MNIST1D_MEMORY:
         return _MNIST1D_MEMORY[name]
     if cache_dir is None:
-        from .engine.store import default_results_dir
+        from ..engine.store import default_results_dir
         cache_dir = default_results_dir() / "cache"
     path = Path(cache_dir) / f"mnist1d_{name}.npz"
     keys = ("x", "y", "x_test", "y_test")
@@ -222,7 +224,7 @@ def add_label_noise(y: torch.Tensor, noise: float, n_classes: int, *, seed: int 
 
     Introduced in: Chapter 3
     """
-    from .config import check_fraction
+    from ..config import check_fraction
     check_fraction("noise", noise)
     check_positive("n_classes", n_classes, integer=True)
     if n_classes < 2:
@@ -295,7 +297,7 @@ def load_mnist1d_task(task: str = "hard", *, cache_dir=None) -> dict:
 
     Introduced in: Chapter 4
     """
-    from .config import check_choice
+    from ..config import check_choice
     check_choice("task", task, MNIST1D_TASKS)
     if task == "hard":
         return load_mnist1d(cache_dir=cache_dir)
@@ -357,7 +359,7 @@ def load_classification(name: str, device: torch.device | str = "cpu"):
 
     Introduced in: Chapter 2
     """
-    from .config import check_choice
+    from ..config import check_choice
     check_choice("dataset", name, CLASSIFICATION_SETS)
     ds = load_mnist1d() if name == "mnist1d" else load_digits_split()
     return tuple(torch.as_tensor(ds[k]).to(device) for k in ("x", "y", "x_test", "y_test"))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import check_choice, check_fraction, check_positive
+from ..config import check_choice, check_fraction, check_positive
 
 SMALL_SETS = ("breast_cancer", "wine")
 TABULAR_SETS = ("add10", "poker", "breast_cancer", "wine")
