@@ -41,6 +41,35 @@ def package_fingerprint(pkg: Path | None = None) -> str:
     return h.hexdigest()
 
 
+def notebook_fingerprint(nb_path: Path) -> str:
+    """Hash of what a notebook computes: its cells' sources and tags, not its outputs."""
+    import nbformat
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    return hashlib.sha256(json.dumps(_strip(nb), sort_keys=True).encode()).hexdigest()
+
+
+def module_fingerprint(module: str | None, pkg: Path | None = None) -> str:
+    """Hash of the source of one module of the package (a file, or a subpackage's files).
+
+    ``module`` is a dotted name under ``overparam`` (``overparam.chapters.double_descent``);
+    ``""`` for a module outside the package or none at all (then the hash of nothing).
+    Used to say *which* code changed since a published run: the chapter's own, or shared.
+    """
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parents[1] if pkg is None else Path(pkg)
+    parts = (module or "").split(".")
+    if parts[0] != pkg.name:
+        return h.hexdigest()
+    base = pkg.joinpath(*parts[1:])
+    files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    for f in files:
+        if f.exists():
+            h.update(str(f.relative_to(pkg)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def cache_key(nb_path: Path, parameters: Mapping[str, Any], fingerprint: str | None = None) -> str:
     """Cache key of one run: notebook without outputs, parameters, package fingerprint."""
     import nbformat

@@ -5,8 +5,15 @@
                             [-p NAME VALUE ...]
     python -m overparam book [--profile P] [--device D] [--seed N] [--force] [--jobs N]
                              [--backend local|ray [--address A]]
+    python -m overparam book --edition published
+    python -m overparam publish [CHAPTER ...] [--dest DIR] [--from DIR]
     python -m overparam status
     python -m overparam toc [--check]
+
+``book --edition published`` builds the published edition (``book/published/``, the
+``full`` run kept from a GPU machine) without executing anything; ``publish`` copies the
+good runs of ``book/chapters/`` into it (or merges a published folder sent back by a GPU
+machine, ``--from``). See :mod:`.edition`.
 
 Bad input (unknown profile or chapter, a device that is not present, a bad ``-p`` value,
 a size the machine cannot hold) prints one line ``error: ...`` naming the parameter and
@@ -24,6 +31,7 @@ from . import pages, registry, runner, validate
 from .paths import default_paths, write_atomic
 
 BACKENDS = ("local", "ray")
+EDITIONS = ("local", "published")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Run the chapter notebooks and build the book.")
     p.add_argument("--root", help="project root (default: $OVERPARAM_ROOT or this checkout)")
     p.add_argument("--notebooks", help="chapter sources (default: <root>/notebooks)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,book,status,toc}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,book,publish,status,toc}")
 
     def run_options(sp: argparse.ArgumentParser) -> None:
         # Values are checked by validate.validate_request (through overparam.config), so
@@ -57,6 +65,16 @@ def _parser() -> argparse.ArgumentParser:
                         "'' or null: as if not given)")
     b = sub.add_parser("book", help="run what is stale, then build the HTML book")
     run_options(b)
+    b.add_argument("--edition", default="local",
+                   help="local (run what is stale, build book/chapters; default) or published "
+                        "(build book/published/ as it is, running nothing)")
+    pub = sub.add_parser("publish", help="copy good runs of book/chapters/ into book/published/")
+    pub.add_argument("chapters", nargs="*", metavar="CHAPTER",
+                     help="07, lottery_tickets or 07_lottery_tickets (default: every chapter)")
+    pub.add_argument("--dest", default=None, help="published folder (default: <root>/book/published)")
+    pub.add_argument("--from", dest="source", default=None,
+                     help="merge this published folder (e.g. one sent back by a GPU machine) "
+                          "instead of book/chapters/")
     sub.add_parser("status", help="write book/status.md and book/scorecard.md")
     t = sub.add_parser("toc", help="write _toc.yml from the chapter registry")
     t.add_argument("--check", action="store_true", help="only say whether _toc.yml is up to date")
@@ -86,6 +104,7 @@ def _main(args: argparse.Namespace) -> int:
     paths = default_paths(args.root, args.notebooks)
     if args.command == "status":
         status, score = pages.write_status(paths)
+        pages.synthesis_page(paths)
         print(status.read_text())
         print(f"wrote {status} and {score}")
         return 0
@@ -100,6 +119,32 @@ def _main(args: argparse.Namespace) -> int:
             write_atomic(paths.toc, text)
         print(f"wrote {paths.toc}")
         return 0
+
+    if args.command == "publish":
+        try:
+            names = [c.name for c in registry.resolve(args.chapters, registry.chapters())] \
+                if args.chapters else None
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        from . import edition
+
+        record = edition.publish(paths, args.dest, names, args.source)
+        done = sorted(n for n, e in record["chapters"].items() if e.get("status") == "ok")
+        print(f"published edition: {len(done)} chapter(s) current in "
+              f"{args.dest or paths.published}")
+        return 0
+    if args.command == "book" and args.edition != "local":
+        try:
+            config.check_choice("edition", args.edition, EDITIONS)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        from . import edition
+
+        code, index = edition.build(paths)
+        print(f"book: {index}")
+        return 1 if code else 0
 
     try:  # validate everything before anything runs or is written
         seed = validate.check_seed(args.seed)
@@ -132,6 +177,7 @@ def _main(args: argparse.Namespace) -> int:
         pages.ensure_pages(paths)
         pages.write_status(paths)
         pages.calibration_page(paths)
+        pages.synthesis_page(paths)
         if runner.build_html(paths) != 0:
             code = 1
         print(f"book: {paths.html_index}")

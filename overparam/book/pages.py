@@ -13,13 +13,14 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import html
 import json
 import platform
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .. import __version__
 from ..claims import VERDICTS
@@ -94,8 +95,13 @@ def _page_chapters(paths: Paths) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def status_markdown(paths: Paths) -> str:
-    """The text of ``book/status.md``: one row per chapter from its run metadata."""
+def status_markdown(paths: Paths, published: Mapping[str, Any] | None = None,
+                    source: Paths | None = None) -> str:
+    """The text of ``book/status.md``: one row per chapter from its run metadata.
+
+    Then the published edition's section (:func:`.edition.status_section`) of ``source``
+    (default ``paths``): per published chapter, its run and whether it is stale.
+    """
     head = ("| chapter | result | profile | device | seed | parameters | torch | CUDA | GPU "
             "| duration | date (UTC) |\n|---|---|---|---|---|---|---|---|---|---:|---|")
     rows, failures, profiles = [], [], set()
@@ -135,6 +141,9 @@ def status_markdown(paths: Paths) -> str:
             lines.append(f"- **{chapter}**: cell {m.get('failed_cell')}, `{_md_escape(m.get('error', ''))}` "
                          f"({m.get('date', '')}, profile `{m.get('profile', '')}`)")
         lines.append("")
+    from . import edition
+
+    lines += edition.status_section(source or paths, published)
     lines += [f"Python {platform.python_version()}, overparam {__version__}; "
               f"generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}.", ""]
     return "\n".join(lines)
@@ -202,15 +211,68 @@ def _measured(c: dict) -> str:
             f"[{_num(c.get('ci_low'), '.3g')}, {_num(c.get('ci_high'), '.3g')}]")
 
 
-def scorecard_markdown(paths: Paths) -> str:
+@dataclasses.dataclass
+class Beside:
+    """The verdicts of another edition of a chapter, shown beside this edition's.
+
+    ``profile`` and ``edition`` label the column (``full`` · ``published``); ``stale``
+    lists why that run predates the current code ([] when current).
+    """
+
+    claims: list[dict]
+    profile: str
+    edition: str
+    stale: list[str] = dataclasses.field(default_factory=list)
+
+
+def published_beside(paths: Paths) -> dict[str, Beside]:
+    """The published edition's verdicts per chapter (for the local edition's scorecard)."""
+    from . import edition
+
+    return {name: Beside(pub.claims, pub.profile, "published", pub.stale)
+            for name, pub in edition.read_published(paths).items() if pub.claims is not None}
+
+
+def _beside_cell(other: dict | None, mine: dict | None, side: Beside | None) -> str:
+    """The second verdict column: the other edition's badge, marked stale or scale-dependent."""
+    if side is None or other is None:
+        return "<td class='beside'>-</td>"
+    cell = _badge(str(other.get("verdict", "?")))
+    if side.stale:
+        why = html.escape("; ".join(side.stale), quote=True)
+        cell += f' <span class="stale-mark" title="{why}">stale</span>'
+    if mine is not None and str(mine.get("verdict")) != str(other.get("verdict")):
+        cell += ' <span class="scale-mark" title="the verdict differs between profiles">depends on scale</span>'
+    return f"<td class='beside'>{cell}</td>"
+
+
+def _pair(claims: list[dict], other: list[dict]) -> list[tuple[dict | None, dict | None]]:
+    """Claims of this edition with the other edition's claim of the same text (and the rest)."""
+    by_text: dict[str, list[dict]] = {}
+    for c in other:
+        by_text.setdefault(str(c.get("claim", "")), []).append(c)
+    pairs: list[tuple[dict | None, dict | None]] = []
+    for c in claims:
+        match = by_text.get(str(c.get("claim", "")))
+        pairs.append((c, match.pop(0) if match else None))
+    pairs += [(None, c) for rest in by_text.values() for c in rest]
+    return pairs
+
+
+def scorecard_markdown(paths: Paths, beside: Mapping[str, Beside] | None = None) -> str:
     """The text of ``book/scorecard.md``: counts per chapter, then each chapter's claims.
 
     Every verdict is a coloured badge in the first column (readable at 1280 px: the
-    table has four narrow columns and wraps its text); each claim links to its chapter's
+    table has narrow columns and wraps its text); each claim links to its chapter's
     "Claims under test" section when the chapter is in the book.
+
+    ``beside``: another edition's verdicts per chapter, shown in a second column (default:
+    the published edition of ``paths``, marked *stale* where its run predates the current
+    code); a claim whose two verdicts differ is marked *depends on scale*.
     """
     in_toc = set(registry.toc_chapters(paths.toc))
     names = source_names(paths.root / "book" / "references.bib")
+    beside = published_beside(paths) if beside is None else dict(beside)
     per_chapter: list[tuple[str, list[dict]]] = []
     for f in sorted(paths.chapters.glob("*.claims.json")):
         try:
@@ -218,6 +280,9 @@ def scorecard_markdown(paths: Paths) -> str:
         except ValueError:
             continue
         per_chapter.append((f.name.removesuffix(".claims.json"), list(claims)))
+    have = {ch for ch, _ in per_chapter}
+    per_chapter += [(ch, []) for ch in sorted(beside) if ch not in have]
+    per_chapter.sort(key=lambda item: item[0])
     known = list(VERDICTS)
     extra = sorted({c.get("verdict", "?") for _, cl in per_chapter for c in cl} - set(known))
     columns = known + extra
@@ -229,6 +294,15 @@ def scorecard_markdown(paths: Paths) -> str:
              "read its section.", ""]
     if not per_chapter:
         return "\n".join(lines + ["No chapter has produced a claims table yet.", ""])
+    side_label = ""
+    if beside:
+        first = next(iter(beside.values()))
+        side_label = f"{first.profile} · {first.edition}"
+        mine = next((str(c.get("profile")) for _, cl in per_chapter for c in cl if c.get("profile")), "")
+        lines += [f"The second verdict column is the {first.edition} edition (`{first.profile}` "
+                  f"profile) beside this one{f' (`{mine}`)' if mine else ''}: *depends on scale* "
+                  "marks a claim whose verdict differs between the two, *stale* a run that "
+                  "predates the chapter's current notebook or code (see the status page).", ""]
 
     def chapter_label(ch: str) -> str:
         n = registry.chapter_number(ch)
@@ -250,32 +324,123 @@ def scorecard_markdown(paths: Paths) -> str:
         link = href(ch)
         label = html.escape(chapter_label(ch))
         cell = f'<a href="{link}">{label}</a>' if link else label
+        side = ""
+        if beside:
+            other = beside.get(ch)
+            differ = sum(1 for a, b in _pair(cl, other.claims if other else [])
+                         if a is not None and b is not None and a.get("verdict") != b.get("verdict"))
+            side = f"<td>{differ or ''}{' · stale' if other and other.stale else ''}</td>"
         body.append(f"<tr><td>{cell}</td>" + "".join(f"<td>{counts[v] or ''}</td>" for v in columns)
-                    + f"<td>{len(cl)}</td></tr>")
+                    + f"<td>{len(cl)}</td>{side}</tr>")
     body.append("<tr class='total'><td>all chapters</td>" + "".join(f"<td>{totals[v]}</td>" for v in columns)
-                + f"<td>{sum(totals.values())}</td></tr>")
+                + f"<td>{sum(totals.values())}</td>{'<td></td>' if beside else ''}</tr>")
+    side_head = f"<th>differ from {html.escape(side_label)}</th>" if beside else ""
     lines += ['<table class="scorecard-counts">',
-              f"<thead><tr><th>chapter</th>{head}<th>claims</th></tr></thead>",
+              f"<thead><tr><th>chapter</th>{head}<th>claims</th>{side_head}</tr></thead>",
               f"<tbody>{''.join(body)}</tbody></table>", ""]
     for ch, cl in per_chapter:
         lines += [f"## {chapter_label(ch)}", ""]
         link = href(ch)
+        side = beside.get(ch) if beside else None
         rows = []
-        for c in cl:
-            text = html.escape(str(c.get("claim", "")))
+        for c, other in (_pair(cl, side.claims) if side else [(c, None) for c in cl]):
+            shown = c if c is not None else other
+            text = html.escape(str(shown.get("claim", "")))
             claim = f'<a href="{link}">{text}</a>' if link else text
-            prof = html.escape(str(c.get("profile", "")))
-            rows.append(f"<tr><td>{_badge(str(c.get('verdict', '?')))}</td><td>{claim}</td>"
-                        f"<td class='measured'>{_measured(c)}</td>"
-                        f"<td>{html.escape(readable_source(str(c.get('source', '')), names))}"
+            prof = html.escape(str(shown.get("profile", "")))
+            first = _badge(str(c.get("verdict", "?"))) if c is not None else "-"
+            second = _beside_cell(other, c, side) if beside else ""
+            rows.append(f"<tr><td>{first}</td>{second}<td>{claim}</td>"
+                        f"<td class='measured'>{_measured(shown)}</td>"
+                        f"<td>{html.escape(readable_source(str(shown.get('source', '')), names))}"
                         f"{' · ' + prof if prof else ''}</td></tr>")
+        cols = "<col class='c-verdict'>" + ("<col class='c-verdict'>" if beside else "")
+        side_head = f"<th>{html.escape(side_label)}</th>" if beside else ""
         lines += ['<table class="scorecard">',
-                  "<colgroup><col class='c-verdict'><col class='c-claim'><col class='c-measured'>"
+                  f"<colgroup>{cols}<col class='c-claim'><col class='c-measured'>"
                   "<col class='c-source'></colgroup>",
-                  "<thead><tr><th>verdict</th><th>claim</th><th>measured [95 % CI]</th>"
+                  f"<thead><tr><th>verdict</th>{side_head}<th>claim</th><th>measured [95 % CI]</th>"
                   "<th>source · profile</th></tr></thead>",
                   f"<tbody>{''.join(rows)}</tbody></table>", ""]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------- synthesis
+
+def _verdict_bar(counts: Mapping[str, int]) -> str:
+    total = sum(counts.values()) or 1
+    segs = "".join(f'<span class="verdict-{re.sub(r"[^a-z]+", "-", v.lower()).strip("-")}" '
+                   f'style="width:{100 * n / total:.1f}%" title="{html.escape(v)}: {n}"></span>'
+                   for v, n in counts.items() if n)
+    return f'<div class="verdict-bar">{segs}</div>'
+
+
+def synthesis_markdown(paths: Paths) -> str:
+    """The text of ``book/synthesis.md``, "What over-parameterization buys".
+
+    Every chapter's verdicts (``book/chapters/*.claims.json``), grouped by the theme that
+    the registry gives the chapter: one table with, per theme, a bar of verdict counts and
+    each claim with its badge and measured value, linked to its chapter. Nothing is typed:
+    a chapter without a claims file is listed as not run.
+    """
+    lines = ["# What over-parameterization buys", "",
+             "Each chapter measures one thing that extra parameters are said to buy. This page "
+             "gathers their answers: per theme, the verdicts of its claims (the bar counts them: "
+             + ", ".join(_badge(v) for v in VERDICTS) + ") and what was measured, mean "
+             "[95 % interval]. It is generated from the chapters' claims files; the "
+             "{doc}`scorecard </book/scorecard>` has every claim with its source.", ""]
+    in_toc = set(registry.toc_chapters(paths.toc))
+    themes: dict[str, list[tuple[str, list[dict] | None]]] = {}
+    for entry in registry.chapters():
+        if entry.name not in in_toc:
+            continue
+        f = paths.chapters / f"{entry.name}.claims.json"
+        try:
+            claims = list(json.loads(f.read_text())) if f.exists() else None
+        except ValueError:
+            claims = None
+        themes.setdefault(entry.theme or entry.title, []).append((entry.name, claims))
+    if not themes:
+        return "\n".join(lines + ["No chapter is in this book yet.", ""])
+    profiles = sorted({str(c.get("profile")) for group in themes.values() for _, cl in group
+                       for c in cl or [] if c.get("profile")})
+    if profiles:
+        lines += [f"Profile of these measurements: {', '.join(f'`{p}`' for p in profiles)}"
+                  + (" (the `smoke` profile only proves that the code runs: its verdicts mean "
+                     "nothing)." if "smoke" in profiles else "."), ""]
+    rows = []
+    for theme, group in themes.items():
+        counts = {v: 0 for v in VERDICTS}
+        items = []
+        for name, claims in group:
+            n = registry.chapter_number(name)
+            link = f'<a href="chapters/{name}.html">chapter {n}</a>'
+            if claims is None:
+                items.append(f"<li>{link}: not run in this build</li>")
+                continue
+            for c in claims:
+                v = str(c.get("verdict", "?"))
+                counts[v] = counts.get(v, 0) + 1
+                items.append(f"<li>{_badge(v)} {html.escape(str(c.get('claim', '')))} "
+                             f"<span class='measured'>({_measured(c)})</span> · {link}</li>")
+        n_claims = sum(counts.values())
+        summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no claims yet"
+        rows.append(f"<tr><td><strong>{html.escape(theme)}</strong><br>{summary}</td>"
+                    f"<td>{_verdict_bar(counts) if n_claims else ''}</td>"
+                    f"<td><ul>{''.join(items)}</ul></td></tr>")
+    lines += ['<table class="synthesis">',
+              "<colgroup><col class='c-theme'><col class='c-bar'><col class='c-claims'></colgroup>",
+              "<thead><tr><th>theme</th><th>verdicts</th><th>claims, measured</th></tr></thead>",
+              f"<tbody>{''.join(rows)}</tbody></table>", ""]
+    return "\n".join(lines)
+
+
+def synthesis_page(paths: Paths) -> Path:
+    """Write ``book/synthesis.md`` (:func:`synthesis_markdown`); return its path."""
+    (paths.root / "book").mkdir(parents=True, exist_ok=True)
+    page = paths.root / "book" / "synthesis.md"
+    write_atomic(page, synthesis_markdown(paths))
+    return page
 
 
 # ----------------------------------------------------------------------- calibration
@@ -303,10 +468,16 @@ def calibration_page(paths: Paths, draws: int = 1000) -> Path:
     return page
 
 
-def write_status(paths: Paths) -> tuple[Path, Path]:
-    """Write ``book/status.md`` and ``book/scorecard.md`` (atomically); return their paths."""
+def write_status(paths: Paths, beside: Mapping[str, Beside] | None = None,
+                 published: Mapping[str, Any] | None = None,
+                 source: Paths | None = None) -> tuple[Path, Path]:
+    """Write ``book/status.md`` and ``book/scorecard.md`` (atomically); return their paths.
+
+    ``beside``, ``published`` and ``source``: see :func:`scorecard_markdown` and
+    :func:`status_markdown` (the published edition's build passes its own).
+    """
     (paths.root / "book").mkdir(parents=True, exist_ok=True)
     status, score = paths.root / "book" / "status.md", paths.root / "book" / "scorecard.md"
-    write_atomic(status, status_markdown(paths))
-    write_atomic(score, scorecard_markdown(paths))
+    write_atomic(status, status_markdown(paths, published, source))
+    write_atomic(score, scorecard_markdown(paths, beside))
     return status, score

@@ -53,6 +53,11 @@ class Paths:
         return self.build / "html" / "index.html"
 
     @property
+    def published(self) -> Path:
+        """The committed published edition (``<root>/book/published``, see :mod:`.edition`)."""
+        return self.root / "book" / "published"
+
+    @property
     def toc(self) -> Path:
         """The book's table of contents."""
         return self.root / "_toc.yml"

@@ -109,6 +109,42 @@ def environment_facts(device: str) -> dict:
             "gpu": gpu, "overparam": __version__, "host_cpus": os.cpu_count()}
 
 
+def source_commit(root: Path) -> dict:
+    """The commit of the code that runs: ``{"commit": sha, "commit_dirty": bool | None}``.
+
+    ``$OVERPARAM_COMMIT`` wins (a copy of the tree without ``.git``, e.g. on the GPU
+    machine, gets it from the script that sent the tree: ``sha`` or ``sha+dirty``); else
+    ``git rev-parse HEAD`` in ``root``, dirty when ``overparam/`` or ``notebooks/`` differ
+    from it; else empty.
+    """
+    env = os.environ.get("OVERPARAM_COMMIT", "").strip()
+    if env:
+        sha, _, flag = env.partition("+")
+        return {"commit": sha, "commit_dirty": flag == "dirty"}
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10)
+        if sha.returncode != 0:
+            return {"commit": "", "commit_dirty": None}
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "overparam", "notebooks"],
+                               cwd=root, capture_output=True, text=True, timeout=10)
+        return {"commit": sha.stdout.strip(), "commit_dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "", "commit_dirty": None}
+
+
+def fingerprints(src: Path, chapter: str, package: str | None = None) -> dict:
+    """What a run depends on, hashed part by part (to tell later *what* changed since).
+
+    ``notebook`` (cells without outputs), ``chapter_code`` (the chapter's own module) and
+    ``package`` (every result-relevant source, :func:`cache.package_fingerprint`).
+    """
+    entry = _entry(chapter)
+    return {"notebook": cache.notebook_fingerprint(src),
+            "chapter_code": cache.module_fingerprint(entry.module if entry else ""),
+            "package": cache.package_fingerprint() if package is None else package}
+
+
 def extract_claims(nb: Any) -> list[dict] | None:
     """The claims payload (mime :data:`CLAIMS_MIME`) of an executed notebook (last wins), or None."""
     found = None
@@ -250,7 +286,8 @@ def run_chapter(paths: Paths, chapter: str, profile: str, device: str, seed: int
     out = paths.chapters / f"{chapter}.ipynb"
     facts = environment_facts(device)
     injected = {"profile": profile, "device": device, "seed": int(seed), **params}
-    key = cache.cache_key(src, {**injected, "device": facts["device_resolved"]})
+    package = cache.package_fingerprint()
+    key = cache.cache_key(src, {**injected, "device": facts["device_resolved"]}, package)
     paths.chapters.mkdir(parents=True, exist_ok=True)
     with chapter_lock(paths, chapter, log):
         remove_stale_temps(paths.chapters)
@@ -262,6 +299,8 @@ def run_chapter(paths: Paths, chapter: str, profile: str, device: str, seed: int
         os.close(fd)
         tmp = Path(tmp_name)
         try:
+            facts = {**facts, **source_commit(paths.root),
+                     "fingerprints": fingerprints(src, chapter, package)}
             return _execute(paths, chapter, src, out, tmp, injected, facts, key, previous,
                             stream if stream is not None else LineStream(f"  [{chapter}] "))
         finally:  # whatever happened (even Ctrl-C), leave no temp file behind
