@@ -12,7 +12,7 @@ PROFILE ?= quick
 DEVICE  ?= auto
 JOBS    ?=
 
-.PHONY: env test test-notebooks book bench lab clean distclean
+.PHONY: env test test-notebooks book book-published gpu-wheels bench lab clean distclean
 
 env: $(STAMP)
 
@@ -40,6 +40,15 @@ test-notebooks: env
 book: env
 	$(BIN)/python -m overparam book --profile $(PROFILE) --device $(DEVICE) $(if $(JOBS),--jobs $(JOBS))
 
+# The published edition (book/published/, the `full` run kept from a GPU machine), as it
+# is: nothing runs. HTML in book/_build/published/book/_build/html.
+book-published: env
+	$(BIN)/python -m overparam book --edition published
+
+# The wheels a GPU machine needs to make the published edition (see README.md).
+gpu-wheels: env
+	scripts/gpu_edition.sh wheels
+
 bench: env
 	@set -e; for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f; done
 
@@ -48,7 +57,8 @@ lab: env
 
 # Generated files only; `make distclean` also removes the environment.
 clean:
-	rm -rf book/_build book/chapters book/status.md book/scorecard.md book/calibration.md .pytest_cache
+	rm -rf book/_build book/chapters book/status.md book/scorecard.md book/calibration.md \
+	       book/synthesis.md .pytest_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 distclean: clean
