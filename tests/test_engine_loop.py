@@ -142,3 +142,38 @@ def test_per_member_lr_matches_separate_runs():
         fit(single, _loss(X, y), lambda s: torch.arange(32).expand(1, 32),
             StackedOptimizer(single, "sgd", lr=float(lrs[i])), 3)
         torch.testing.assert_close(params[0][i], single[0][0].detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_fused_optimizer_gets_gradients_in_the_parameters_layout(opt_name):
+    """The family's forward yields transposed weight gradients; fused torch optimizers
+    misread those, so fit must hand them over contiguous: the trained stack equals each
+    member trained alone by a textbook loop (nn.Module-free, unfused torch.optim)."""
+    from overparam import models
+    arch = models.Arch("mlp", (7,), 5, 3)
+    st = models.init_stack(arch, [0, 1], requires_grad=True)
+    start = [p.detach().clone() for p in st.params]
+    X, y = _data(n=24, d=5, C=3)
+    idx = torch.arange(24).reshape(3, 8)
+
+    def loss(params, b):
+        out = models.forward(arch, params, X[idx[b % 3]], class_major=True)
+        return F.cross_entropy(out, y[idx[b % 3]].expand(2, -1), reduction="none").mean(1)
+
+    def make(ps, fused):
+        if opt_name == "sgd":
+            return torch.optim.SGD(ps, lr=0.1, momentum=0.9, fused=fused)
+        return torch.optim.Adam(ps, lr=0.05, fused=fused)
+
+    fit(st.params, loss, lambda s: s, make(st.params, True), 6, progress_every=1e9)
+    for i in range(2):
+        ps = [p[i].clone().requires_grad_(True) for p in start]
+        opt = make(ps, False)
+        for s in range(6):
+            xb, yb = X[idx[s % 3]], y[idx[s % 3]]
+            out = torch.relu(xb @ ps[0] + ps[1]) @ ps[2] + ps[3]
+            opt.zero_grad()
+            F.cross_entropy(out, yb).backward()
+            opt.step()
+        for a, b in zip(st.params, ps):
+            assert torch.allclose(a[i], b, atol=1e-5), opt_name

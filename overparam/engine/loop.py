@@ -188,6 +188,7 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
     # non-finite losses are detected from a running sum of the per-member losses (one
     # kernel per step, no synchronisation): NaN and inf survive a sum of losses
     acc = torch.zeros(M, device=device)
+    plain = 0  # steps taken by every member, not yet added to state.taken (one kernel less per step)
     all_alive = True  # Python-side copy of state.alive.all(): no GPU sync per step
 
     def guard(final: bool = False) -> None:
@@ -216,9 +217,11 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
         take = None if active is None else active(batch)
         if not all_alive:
             take = state.alive if take is None else take & state.alive
-        grads = list(torch.autograd.grad(total, params, allow_unused=True, materialize_grads=True))
-        if masks is not None:
-            grads = [g if m is None else g * m for g, m in zip(grads, masks)]
+        grads = _contiguous(torch.autograd.grad(total, params, allow_unused=True, materialize_grads=True))
+        if masks is not None:  # fresh tensors from autograd: masked in place, no allocation
+            for g, m in zip(grads, masks):
+                if m is not None:
+                    g.mul_(m)
         if _is_stacked(opt):
             opt.step(grads, take)
         else:
@@ -231,19 +234,34 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
             if not adam_fixed and masks is not None:
                 _positive_second_moment(opt, params, masks)
                 adam_fixed = True
-        state.taken += 1 if take is None else take.to(state.taken.dtype)
+        if take is None:
+            plain += 1  # added to state.taken when a callback or the end reads it
+        else:
+            state.taken += plain + take.to(state.taken.dtype)
+            plain = 0
         state.step, state.loss, state.batch = step, per.detach(), batch
         if nan_guard != "off" and (step % guard_every == 0 or step == steps):
             guard()
+        if callbacks and plain:
+            state.taken += plain
+            plain = 0
         for cb in callbacks:
             cb(state)
         progress.update(step)
         if state.stop:
             break
     guard(final=True)
+    state.taken += plain
     return FitResult(params=[p.detach() for p in state.params],
                      taken=state.taken.cpu().numpy(), diverged=(~state.alive).cpu().numpy(),
                      steps=state.step, info=state.info)
+
+
+def _contiguous(grads) -> list[torch.Tensor]:
+    """Gradients in the parameters' (contiguous) layout. The family's forward yields
+    transposed weight gradients (see :func:`overparam.models.forward`), and torch's fused
+    optimizers silently misread a gradient whose strides differ from its parameter's."""
+    return [g if g.is_contiguous() else g.contiguous() for g in grads]
 
 
 @torch.no_grad()

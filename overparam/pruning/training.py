@@ -171,9 +171,12 @@ def evaluate(arch: models.Arch, params: Sequence[torch.Tensor], X: torch.Tensor,
 
 
 def _optimizer(params, cfg: StepConfig):
+    # fused kernels where the device has them: one kernel per tensor instead of several
+    # elementwise passes (Adam's sqrt pass alone was ~15 % of a masked step)
+    fused = params[0].device.type in ("cpu", "cuda") or None
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
-    return torch.optim.Adam(params, lr=cfg.lr)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, fused=fused)
+    return torch.optim.Adam(params, lr=cfg.lr, fused=fused)
 
 
 def train_loop(arch: models.Arch, trainable: list[torch.Tensor],
