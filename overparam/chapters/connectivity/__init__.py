@@ -17,6 +17,7 @@ from .claims import CHECKS, claims, width_needed
 from .experiments import (METHODS, ConnectivityResults, FeatureResult, GridResult, Task,
                           connectivity_grid, feature_grid, load_task, pair_paths, train_networks)
 from .figures import plot_barriers, plot_dropout, plot_features, plot_paths, plot_sqrt_n
+from .limits import LIMITS, estimate_cost
 from .profiles import PROFILES, SOURCE, TOL, ConnectivityConfig
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "GridResult", "Task", "connectivity_grid", "feature_grid", "load_task", "pair_paths",
     "train_networks", "plot_barriers", "plot_dropout", "plot_features", "plot_paths",
     "plot_sqrt_n", "PROFILES", "SOURCE", "TOL", "ConnectivityConfig",
+    "LIMITS", "estimate_cost",
 ]

@@ -20,6 +20,7 @@ from .figures import (linear_system_summary, plot_bias_variance, plot_emc, plot_
                       plot_fits, plot_linear_system, plot_neyshabur, plot_random_features,
                       plot_sample_sweep, plot_width_sweep, random_features_summary, width_table)
 from .fitting import FitResult, random_label_fit, teacher_labels, teacher_student_fit
+from .limits import LIMITS, estimate_cost
 from .profiles import PROFILES, SOURCE, DoubleDescentConfig, results_store
 from .results import DoubleDescentResults
 
@@ -34,4 +35,5 @@ __all__ = [
     "plot_random_features", "plot_sample_sweep", "plot_width_sweep", "random_features_summary",
     "width_table", "FitResult", "random_label_fit", "teacher_labels", "teacher_student_fit",
     "PROFILES", "SOURCE", "DoubleDescentConfig", "results_store", "DoubleDescentResults",
+    "LIMITS", "estimate_cost",
 ]

@@ -5,6 +5,7 @@ runs), the figures (``plot_*``), and :func:`claims` with its calibrated :data:`C
 Source: rom1mouret/exploration.
 """
 from .profiles import PROFILES, SOURCE, ExplorationConfig
+from .limits import LIMITS, estimate_cost
 from .experiments import (BASELINES, CANDIDATES, ExplorationResults, KernelAnalysis, OptimizerStudy,
                           SweepResult, accuracy_1101, and_skip_rule, draws_estimate,
                           handset_1101_accuracy, handset_and_f1, handset_and_f1_exact,

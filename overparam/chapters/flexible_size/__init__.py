@@ -15,7 +15,9 @@ from .experiments import *  # noqa: F401,F403
 from .experiments import __all__ as _exp_all
 from .figures import *  # noqa: F401,F403
 from .figures import __all__ as _fig_all
-from .profiles import LIMITS, PROFILES, SOURCE, TASKS, FlexConfig
+from .limits import LIMITS, estimate_cost
+from .profiles import PROFILES, SOURCE, TASKS, FlexConfig
 
-__all__ = ["PROFILES", "LIMITS", "SOURCE", "TASKS", "FlexConfig", "CHECKS", "NOT_TESTED", "claims",
+__all__ = ["PROFILES", "LIMITS", "estimate_cost", "SOURCE", "TASKS", "FlexConfig", "CHECKS",
+           "NOT_TESTED", "claims",
            *_exp_all, *_fig_all]

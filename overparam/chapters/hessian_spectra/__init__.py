@@ -22,6 +22,7 @@ from .experiments import (TALK_MISCLASSIFICATIONS, BulkResult, Curves, Fluctuati
 from .figures import (plot_bulk, plot_fluctuations, plot_gauss_newton, plot_line, plot_sgd_gd,
                       plot_sweep, sgd_gd_table)
 from .profiles import DATASETS, PROFILES, SpectraConfig
+from .limits import LIMITS, estimate_cost
 from .training import (Trained, blob_arch, count_outliers, outlier_window, sgd_stack, slopes,
                        spectrum_of, stacked_loss, top_of, train_blobs)
 
@@ -32,7 +33,8 @@ __all__ = [
     "heldout_loglik_diff", "large_then_small", "match_train_error", "outliers_vs_classes",
     "sgd_vs_gd", "top_eigenvalue_fluctuations", "top_vs_batch", "zeros_vs_width", "plot_bulk",
     "plot_fluctuations", "plot_gauss_newton", "plot_line", "plot_sgd_gd", "plot_sweep",
-    "sgd_gd_table", "DATASETS", "PROFILES", "SpectraConfig", "Trained", "blob_arch",
+    "sgd_gd_table", "DATASETS", "LIMITS", "estimate_cost", "PROFILES", "SpectraConfig",
+    "Trained", "blob_arch",
     "count_outliers", "outlier_window", "sgd_stack", "slopes", "spectrum_of", "stacked_loss",
     "top_of", "train_blobs",
 ]

@@ -18,6 +18,7 @@ from .extras import (ZHOU_MNIST_FC, AtInit, Instability, Malach, Supermasks, Tra
                      run_malach, run_pai, run_supermasks, run_transfer)
 from .figures import (plot_bigger, plot_groups, plot_instability, plot_movement, plot_tickets,
                       plot_transfer, summary_table, supermask_table)
+from .limits import LIMITS, estimate_cost
 from .profiles import DATASETS, PROFILES, SOURCE, TicketsConfig, load_data
 
 
@@ -42,5 +43,5 @@ __all__ = [
     "Supermasks", "Transfer", "run_instability", "run_malach", "run_pai", "run_supermasks", "run_transfer",
     "plot_bigger", "plot_groups", "plot_instability", "plot_movement", "plot_tickets", "plot_transfer",
     "summary_table", "supermask_table", "DATASETS", "PROFILES", "SOURCE", "TicketsConfig", "load_data",
-    "run_all",
+    "run_all", "LIMITS", "estimate_cost",
 ]

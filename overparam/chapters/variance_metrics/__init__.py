@@ -17,7 +17,9 @@ from .experiments import *  # noqa: F401,F403
 from .experiments import __all__ as _exp_all
 from .figures import *  # noqa: F401,F403
 from .figures import __all__ as _fig_all
+from .limits import LIMITS, estimate_cost
 from .profiles import PROFILES, SOURCE, TASKS, VarianceConfig, sqrt2_grid
 
-__all__ = ["PROFILES", "SOURCE", "TASKS", "VarianceConfig", "sqrt2_grid", "CHECKS", "NOT_TESTED",
+__all__ = ["PROFILES", "LIMITS", "estimate_cost", "SOURCE",
+           "TASKS", "VarianceConfig", "sqrt2_grid", "CHECKS", "NOT_TESTED",
            "claims", "conjecture_scores", "linear_curvature", "log_curvature", *_exp_all, *_fig_all]
