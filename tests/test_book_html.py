@@ -36,7 +36,7 @@ def test_book_builds_with_pages_for_every_chapter(smoke_book):
     assert "jupyter-book exited" not in smoke_book.stdout, smoke_book.stdout[-3000:]
     for chapter in _toc(smoke_book):
         assert (smoke_book.html / "book" / "chapters" / f"{chapter}.html").exists(), chapter
-    for page in ("status", "scorecard", "calibration", "bibliography"):
+    for page in ("status", "scorecard", "calibration", "bibliography", "synthesis"):
         assert (smoke_book.html / "book" / f"{page}.html").exists()
 
 
@@ -140,6 +140,23 @@ def test_book_css_wraps_code_and_is_linked(smoke_book):
 def test_status_page_in_book(smoke_book):
     html = (smoke_book.html / "book" / "status.html").read_text()
     assert "90_tiny" in html and "smoke" in html and "91_broken" in html
+
+
+def test_synthesis_page_gathers_every_chapter_by_theme(smoke_book):
+    """Each registered chapter appears under its theme with its claims' verdicts (read from
+    its claims file) or as not run; the page is linked from the navigation."""
+    import json
+
+    page = (smoke_book.html / "book" / "synthesis.html").read_text()
+    assert "What over-parameterization buys" in page
+    for entry in registry.CHAPTERS:
+        assert htmllib.escape(entry.theme).split(":")[0] in page, entry.name
+        assert f'href="chapters/{entry.name}.html"' in page, entry.name
+        claims = smoke_book.executed / f"{entry.name}.claims.json"
+        for c in json.loads(claims.read_text()) if claims.exists() else []:
+            assert htmllib.escape(c["claim"], quote=False) in page, c["claim"]
+    assert 'href="book/synthesis.html"' in (smoke_book.html / "book" / "intro.html").read_text() \
+        or 'href="synthesis.html"' in (smoke_book.html / "book" / "intro.html").read_text()
 
 
 def test_built_html_requests_nothing_from_outside(smoke_book):

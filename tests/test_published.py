@@ -215,7 +215,7 @@ def test_synthesis_groups_verdicts_by_theme(project):
     assert "1 not reproduced" in pages.synthesis_markdown(project)
 
 
-def test_book_edition_published_builds_without_running(project, monkeypatch, capsys):
+def test_book_edition_published_builds_without_running(project, monkeypatch, capsys, tmp_path):
     import papermill
 
     from overparam import calibration
@@ -240,6 +240,25 @@ def test_book_edition_published_builds_without_running(project, monkeypatch, cap
     assert "Published edition" in (html / "book" / "status.html").read_text()
     assert "the widths are positive" in (html / "book" / "synthesis.html").read_text()
     assert (project.chapters / "90_tiny.ipynb").read_bytes() == local_before
+    _fits_1280_px(html / "book" / "scorecard.html", tmp_path)
+
+
+def _fits_1280_px(page: Path, tmp_path: Path) -> None:
+    """Both verdict columns visible at 1280 px without sideways scrolling (if Chromium is here)."""
+    from test_book_html import CHROMIUM, MEASURE, _chromium
+
+    if not CHROMIUM.exists():
+        return
+    import html as htmllib
+
+    probe = page.with_name(f"_probe_{page.name}")
+    probe.write_text(page.read_text().replace("</body>", MEASURE, 1))
+    dom = _chromium(probe.as_uri(), tmp_path, "--window-size=1280,900")
+    probe.unlink()
+    m = re.search(r"data-measure=\"([^\"]+)\"", dom)
+    assert m, dom[-2000:]
+    measured = json.loads(htmllib.unescape(m.group(1)))
+    assert measured["n"] >= 2 and measured["hidden"] == 0 and not measured["wide"], measured
 
 
 def test_book_edition_published_needs_an_edition(project, capsys):
