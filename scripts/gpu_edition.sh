@@ -14,7 +14,7 @@
 #       `python -m overparam book --edition published` builds its HTML (nothing runs).
 #
 # Variables (device step): PROFILE (full), DEVICE (cuda), JOBS (8), BUDGET (seconds for the
-# chapters, 500: a device call lasts at most 600 s, install and packing included), CHAPTERS
+# chapters, 480: a device call lasts at most 600 s, install and packing included), CHAPTERS
 # (default: all), INSTALL (1; 0 = use this interpreter's packages, for a test on a CPU),
 # PYTHON (.venv/bin/python here, python3 there), ROOT (the project, default: this checkout).
 # A chapter still running when the budget ends is stopped and recorded as `missing` in
@@ -95,7 +95,7 @@ install() {
 
 device() {
   : "${OUT:?set OUT to the folder whose files come back}"
-  local profile="${PROFILE:-full}" device="${DEVICE:-cuda}" jobs="${JOBS:-8}" budget="${BUDGET:-500}"
+  local profile="${PROFILE:-full}" device="${DEVICE:-cuda}" jobs="${JOBS:-8}" budget="${BUDGET:-480}"
   local cores; cores="$(nproc)"
   mkdir -p "$OUT"
   exec > >(tee -a "$OUT/gpu_edition.log") 2>&1
