@@ -200,6 +200,17 @@ def test_peak_exists_and_second_descent_rules_on_shaped_curves():
     assert rules.rule_second_descent(risen + rng.normal(0, 0.004, (4, 11)))[1] == claims.NOT_REPRODUCED
 
 
+def test_peak_rule_sees_a_broad_hump_and_not_a_curve_that_stays_up():
+    """The quick sweep's 20 %-noise shape: a hump several widths wide, no point above both
+    grid neighbours. Peak minus the larger of (classical minimum, widest) sees it; a curve
+    that rises after the minimum and never falls again has no peak."""
+    rng = np.random.default_rng(5)
+    hump = np.array([0.655, 0.60, 0.57, 0.60, 0.62, 0.625, 0.625, 0.62, 0.60])
+    assert rules.rule_peak_exists(hump + rng.normal(0, 0.004, (5, 9)))[1] == claims.REPRODUCED
+    stays = np.array([0.655, 0.60, 0.57, 0.60, 0.62, 0.63, 0.64, 0.65, 0.68])
+    assert rules.rule_peak_exists(stays + rng.normal(0, 0.004, (5, 9)))[1] == claims.NOT_REPRODUCED
+
+
 def test_teacher_labels_are_balanced_and_reproducible():
     X = torch.randn(2000, 40, generator=torch.Generator().manual_seed(0))
     y = dd.teacher_labels(X, 4, seed=3)

@@ -323,11 +323,13 @@ def emc_sweep(cfg: DoubleDescentConfig, *, noise: float, seed: int = 0,
 
     Trains every (n in ``cfg.emc_ns``, width in ``cfg.emc_widths``, seed) with the
     chapter's training procedure and ``noise`` label noise (Nakkiran et al.'s EMC). The
-    n's go above the width sweep's n, so EMC can come out larger than n.
+    n's go above the width sweep's n, so EMC can come out larger than n. The seeds are
+    first ``min(cfg.emc_seeds, cfg.n_seeds)`` of :func:`member_seeds` (points at ``n_train``
+    are shared with the width sweep).
 
     Introduced in: Chapter 3
     """
-    seeds = member_seeds(seed, cfg.n_seeds)
+    seeds = member_seeds(seed, min(cfg.emc_seeds, cfg.n_seeds))
     ns = list(cfg.emc_ns)
     errs = []
     for n in ns:
