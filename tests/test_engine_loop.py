@@ -144,13 +144,14 @@ def test_per_member_lr_matches_separate_runs():
         torch.testing.assert_close(params[0][i], single[0][0].detach(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("depth", [1, 2])
 @pytest.mark.parametrize("opt_name", ["sgd", "adam"])
-def test_fused_optimizer_gets_gradients_in_the_parameters_layout(opt_name):
+def test_fused_optimizer_gets_gradients_in_the_parameters_layout(opt_name, depth):
     """The family's forward yields transposed weight gradients; fused torch optimizers
     misread those, so fit must hand them over contiguous: the trained stack equals each
     member trained alone by a textbook loop (nn.Module-free, unfused torch.optim)."""
     from overparam import models
-    arch = models.Arch("mlp", (7,), 5, 3)
+    arch = models.Arch("mlp", (7,) * depth, 5, 3)
     st = models.init_stack(arch, [0, 1], requires_grad=True)
     start = [p.detach().clone() for p in st.params]
     X, y = _data(n=24, d=5, C=3)
@@ -171,7 +172,10 @@ def test_fused_optimizer_gets_gradients_in_the_parameters_layout(opt_name):
         opt = make(ps, False)
         for s in range(6):
             xb, yb = X[idx[s % 3]], y[idx[s % 3]]
-            out = torch.relu(xb @ ps[0] + ps[1]) @ ps[2] + ps[3]
+            h = xb
+            for j in range(depth):
+                h = torch.relu(h @ ps[2 * j] + ps[2 * j + 1])
+            out = h @ ps[-2] + ps[-1]
             opt.zero_grad()
             F.cross_entropy(out, yb).backward()
             opt.step()
