@@ -148,13 +148,14 @@ def test_synthesis_page_gathers_every_chapter_by_theme(smoke_book):
     import json
 
     page = (smoke_book.html / "book" / "synthesis.html").read_text()
+    page = htmllib.unescape(page).replace("\u2019", "'")  # Sphinx's smart quotes
     assert "What over-parameterization buys" in page
     for entry in registry.CHAPTERS:
-        assert htmllib.escape(entry.theme).split(":")[0] in page, entry.name
+        assert entry.theme.split(":")[0] in page, entry.name
         assert f'href="chapters/{entry.name}.html"' in page, entry.name
         claims = smoke_book.executed / f"{entry.name}.claims.json"
         for c in json.loads(claims.read_text()) if claims.exists() else []:
-            assert htmllib.escape(c["claim"], quote=False) in page, c["claim"]
+            assert c["claim"] in page, c["claim"]
     assert 'href="book/synthesis.html"' in (smoke_book.html / "book" / "intro.html").read_text() \
         or 'href="synthesis.html"' in (smoke_book.html / "book" / "intro.html").read_text()
 
