@@ -209,3 +209,21 @@ def test_module_entry_point_rejects_unknown_profile(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "error: profile='nope' is not allowed; choose one of: 'smoke', 'quick', 'full'"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_address_needs_the_ray_backend(tiny_project, capsys, tree, never_execute):
+    before = tree(tiny_project)
+    assert run_cli(tiny_project, "run", "90", "--profile", "smoke", "--address", "auto") == 2
+    assert_rejected(capsys, tree, tiny_project, before, "--address needs --backend ray")
+
+
+def test_ray_backend_without_ray_is_one_error_line(tiny_project, capsys, tree, never_execute, monkeypatch):
+    import overparam.engine.distributed as dist
+
+    def missing():
+        raise ImportError("Ray is not installed: pip install -e '.[ray]'")
+    monkeypatch.setattr(dist, "require_ray", missing)
+    monkeypatch.setattr("overparam.book.ray_backend.require_ray", missing)
+    before = tree(tiny_project)
+    assert run_cli(tiny_project, "run", "90", "--profile", "smoke", "--backend", "ray") == 2
+    assert_rejected(capsys, tree, tiny_project, before, "Ray is not installed")

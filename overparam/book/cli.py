@@ -155,6 +155,14 @@ def _main(args: argparse.Namespace) -> int:
         validate.validate_request(chosen, paths.notebooks, args.profile, args.device, seed, params)
         jobs = _jobs(args.jobs, args.device, len(chosen))
         config.check_choice("backend", args.backend, BACKENDS)
+        if args.address is not None and args.backend != "ray":
+            raise ValueError("--address needs --backend ray")
+        if args.backend == "ray":
+            from .ray_backend import require_ray
+            try:
+                require_ray()
+            except ImportError as err:
+                raise ValueError(str(err)) from None
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
