@@ -44,8 +44,11 @@ STALE_TAG = "overparam-stale-warning"
 GPU_TAG = "overparam-gpu-note"
 GPU_NOTE = "```{include} ../_admonition/gpu.md\n```"
 NUMERIC_FIELDS = ("measured", "ci_low", "ci_high")
-#: Arguments for every kernel: no start-up warnings ("running over TCP ...") on the terminal.
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+#: Arguments for every kernel: no start-up warnings ("running over TCP ...") on the
+#: terminal, and no "KeyboardInterrupt caught in kernel" (logged at ERROR) from the SIGINT
+#: that jupyter_client sends to every kernel it shuts down. A cell's error still reaches
+#: the runner through papermill; a dying kernel through its exception.
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 @dataclasses.dataclass
