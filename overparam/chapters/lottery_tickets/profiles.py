@@ -33,7 +33,8 @@ class TicketsConfig:
     optimizer: str = "adam"        # the source's setting for LeNet
     batch_size: int = 60           # Frankle & Carbin's batch size
     eval_every: int = 25           # iterations between validation evaluations (early stop)
-    n_seeds: int = 5               # seeds per curve (bands are 95 % t-intervals)
+    n_seeds: int = 4               # seeds per curve (bands are 95 % t-intervals); 4 keeps quick
+    #                                near its CPU budget (the GEMMs already run at ~60 % of SGEMM)
     rate: float = 0.5              # fraction pruned per round (the paper: 0.2, full uses it)
     rounds: int = 5                # IMP rounds: 0.5^5 -> about 3.5 % of weights remain
     match_density: float = 0.13    # the hypothesis row: the round closest to this density
