@@ -56,3 +56,40 @@ def test_setup_seeds_reproducibly():
     assert torch.equal(a, torch.rand(3)) and run.seed == 3 and "profile=smoke" in run.describe()
     with pytest.raises(ValueError, match="seed"):
         config.setup("smoke", "cpu", -1)
+
+
+def test_setup_uses_one_cpu_thread_unless_omp_says_otherwise(monkeypatch):
+    import torch
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        config.setup("smoke", "cpu", 0)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        config.setup("smoke", "cpu", 0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_seed_streams_are_stable_and_distinct():
+    a, b = config.seed_stream(0, "init"), config.seed_stream(0, "order")
+    assert a != b and a == config.seed_stream(0, "init")
+    assert config.seed_stream(1, "init") != a
+    assert 0 <= a < 2**63
+    with pytest.raises(ValueError, match="purpose"):
+        config.seed_stream(0, "")
+    g1, g2 = config.generator(5, "x"), config.generator(5, "x")
+    assert torch.equal(torch.rand(3, generator=g1), torch.rand(3, generator=g2))
+
+
+def test_threads_restores_the_count():
+    import torch
+    old = torch.get_num_threads()
+    with config.threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == old
+    with config.threads(1, device="cuda"):  # a no-op off the CPU
+        assert torch.get_num_threads() == old

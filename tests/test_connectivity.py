@@ -9,7 +9,7 @@ from overparam import claims as C
 from overparam.chapters import connectivity as ch
 from overparam.config import Run, resolve_profile
 
-K = importlib.import_module("overparam.chapters.connectivity.claims")
+K = importlib.import_module("overparam.chapters.connectivity.verdicts")
 RUN = Run("smoke", torch.device("cpu"), 0)
 
 

@@ -13,7 +13,7 @@ from overparam.engine.store import ResultStore
 from overparam.stats import mean_ci
 
 # the rules module (the package's name `claims` is the table-building function)
-rules = importlib.import_module("overparam.chapters.double_descent.claims")
+rules = importlib.import_module("overparam.chapters.double_descent.verdicts")
 
 
 def test_ridge_fit_matches_pinv_and_normal_equations():

@@ -10,7 +10,7 @@ from overparam import config
 from overparam.chapters import flexible_size as fx
 import importlib
 
-FC = importlib.import_module("overparam.chapters.flexible_size.claims")  # the module, not claims()
+FC = importlib.import_module("overparam.chapters.flexible_size.verdicts")
 
 
 def test_profiles_are_valid_and_full_is_sized_for_a_gpu():

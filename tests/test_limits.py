@@ -55,7 +55,7 @@ def test_every_profile_within_limits_and_memory(chapter):
 GROWS = {
     "01_exploration": ("n_runs", 2000),
     "02_hessian_spectra": ("n_retrain", 4000),
-    "03_double_descent": ("widths", (8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 8192)),
+    "03_double_descent": ("rf_n_train", 5000),   # the n x 10n feature matrix (the grids sit near the engine budget)
     "04_variance_metrics": ("n_seeds", 50),
     "05_flexible_size": ("n_seeds", 40),
     "06_sparsifiers": ("start_width", 5000),

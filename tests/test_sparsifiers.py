@@ -7,7 +7,7 @@ from overparam import claims as C
 from overparam.data import tabular
 from overparam.chapters import sparsifiers as sp
 import importlib
-cl = importlib.import_module("overparam.chapters.sparsifiers.claims")
+cl = importlib.import_module("overparam.chapters.sparsifiers.verdicts")
 from overparam.config import Run
 
 

@@ -14,7 +14,7 @@ from overparam.stats import Estimate
 
 TINY = dataclasses.replace(spectra.PROFILES["smoke"], n_seeds=2, steps=40)
 RUN = config.Run("smoke", torch.device("cpu"), 0)
-RULES = importlib.import_module("overparam.chapters.hessian_spectra.claims")
+RULES = importlib.import_module("overparam.chapters.hessian_spectra.verdicts")
 
 
 def test_profiles_resolve_and_validate():

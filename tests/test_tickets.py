@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 TINY = dataclasses.replace(K.PROFILES["smoke"], widths=(12, 8), steps=30, eval_every=10,
                            supermask_steps=30, rewind_steps=(0, 5), late_step=5,
                            small_widths=(6, 4), target_width=4)
-KC = importlib.import_module("overparam.chapters.lottery_tickets.claims")
+KC = importlib.import_module("overparam.chapters.lottery_tickets.verdicts")
 RUN = config.Run("smoke", "cpu", 0)
 
 

@@ -12,7 +12,7 @@ from overparam import config
 from overparam.chapters import variance_metrics as V
 from overparam.stats import Estimate
 
-K = __import__("overparam.chapters.variance_metrics.claims", fromlist=["x"])
+K = __import__("overparam.chapters.variance_metrics.verdicts", fromlist=["x"])
 
 
 def test_profiles_resolve_and_validate():

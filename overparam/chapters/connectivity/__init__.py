@@ -13,7 +13,7 @@ against width, training-set size N, dropout stability and feature quality.
 
 Introduced in: Chapter 8
 """
-from .claims import CHECKS, claims, width_needed
+from .verdicts import CHECKS, claims, width_needed
 from .experiments import (METHODS, ConnectivityResults, FeatureResult, GridResult, Task,
                           connectivity_grid, feature_grid, load_task, pair_paths, train_networks)
 from .figures import plot_barriers, plot_dropout, plot_features, plot_paths, plot_sqrt_n

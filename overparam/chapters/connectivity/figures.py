@@ -12,7 +12,7 @@ import numpy as np
 
 from ...plotting import plot_band
 from ...stats import mean_ci
-from .claims import width_needed
+from .verdicts import width_needed
 from .experiments import FeatureResult, GridResult
 from .profiles import TOL
 

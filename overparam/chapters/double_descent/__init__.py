@@ -9,7 +9,7 @@ calibration :data:`CHECKS` of every rule (:mod:`.claims`). The MLP sweeps run on
 engine's :func:`~overparam.engine.sweep.train_grid` and save every grid point in the
 chapter's result store, so a killed run resumes.
 """
-from .claims import CHECKS, NOT_TESTED, claims, crossfit
+from .verdicts import CHECKS, NOT_TESTED, claims, crossfit
 from .closed_form import (LinearSystemResult, RandomFeaturesResult, linear_system_sweep,
                           random_features_sweep, ridge_fit)
 from .experiments import (EMCResult, SampleSweep, WidthSweep, bias_variance, classical_min_index,

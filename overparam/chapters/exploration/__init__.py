@@ -12,7 +12,7 @@ from .experiments import (BASELINES, CANDIDATES, ExplorationResults, KernelAnaly
                           handset_and_margin, kernel_analysis, macro_f1, more_draws,
                           optimizer_study, pick_best, run_chapter, sweep_and, sweep_cnn,
                           train_online, validation_1101)
-from .claims import (CHECKS, DRAWS_TOL, NOT_TESTED, Judged, claims, matched_random_conv,
+from .verdicts import (CHECKS, DRAWS_TOL, NOT_TESTED, Judged, claims, matched_random_conv,
                      optimizer_measurements, pooled_draws, rule_difference, rule_hyper,
                      rule_more_draws, rule_optimizer)
 from .figures import (handset_summary, kernel_summary, optimizer_table, plot_and_sweep,

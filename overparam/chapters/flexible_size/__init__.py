@@ -10,7 +10,7 @@ Source: a 2017 research journal (cite key ``journal2017activations``).
 Layout: :mod:`.profiles` (PROFILES), :mod:`.experiments` (runs and result dataclasses),
 :mod:`.figures` (plot_*), :mod:`.claims` (the rules, ``CHECKS`` and ``claims``).
 """
-from .claims import CHECKS, NOT_TESTED, claims
+from .verdicts import CHECKS, NOT_TESTED, claims
 from .experiments import *  # noqa: F401,F403
 from .experiments import __all__ as _exp_all
 from .figures import *  # noqa: F401,F403

@@ -13,7 +13,7 @@ MNIST-1D) and the line from a large-batch solution to its small-batch continuati
 - :mod:`.figures`: ``plot_*`` and the SGD/GD table
 - :mod:`.claims`: the rules, :func:`claims` and :data:`CHECKS`
 """
-from .claims import CHECKS, NOT_TESTED, claims, count_ratio, loss_spread
+from .verdicts import CHECKS, NOT_TESTED, claims, count_ratio, loss_spread
 from .experiments import (TALK_MISCLASSIFICATIONS, BulkResult, Curves, FluctuationResult,
                           GaussNewtonResult, LargeSmallResult, SgdGdResult, SpectraResults,
                           SweepResult, bulk_and_outliers, gauss_newton_split, heldout_loglik_diff,

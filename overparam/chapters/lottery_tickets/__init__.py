@@ -10,7 +10,7 @@ Introduced in: Chapter 7
 """
 from __future__ import annotations
 
-from .claims import (CHECKS, NOT_TESTED, RULES, Results, Rule, claims, measurements,
+from .verdicts import (CHECKS, NOT_TESTED, RULES, Results, Rule, claims, measurements,
                      pick_on_other_seeds)
 from .experiments import (Bigger, Controls, ImpStage, Matching, Movement, matching, pct_remaining,
                           run_bigger, run_controls, run_imp, weight_movement)

@@ -118,7 +118,7 @@ def supermask_table(sm: Supermasks, best_init: np.ndarray, best_sc: np.ndarray) 
     """Our accuracies (mean and 95 % CI, %) beside Zhou et al.'s MNIST FC numbers.
 
     ``best_init`` / ``best_sc``: the untrained arms at the round picked on the other seeds
-    (:func:`~overparam.chapters.lottery_tickets.claims.pick_on_other_seeds`).
+    (:func:`~overparam.chapters.lottery_tickets.verdicts.pick_on_other_seeds`).
 
     Introduced in: Chapter 7
     """

@@ -8,7 +8,7 @@ The chapter's shape: :data:`PROFILES` (:mod:`.profiles`); experiments returning 
 dataclasses (:mod:`.experiments`, bundled in :class:`SparsifierResults`); figures
 (:mod:`.figures`); :func:`claims` and the calibration :data:`CHECKS` (:mod:`.claims`).
 """
-from .claims import CHECKS, NOT_TESTED, SparsifierResults, claims
+from .verdicts import CHECKS, NOT_TESTED, SparsifierResults, claims
 from .experiments import (CompressResult, GrowthResult, MemoryResult, SweepResult, compress_vs_static,
                           growth_by_blocks, lambda_sweep, load_set, member_seeds, memory_compare,
                           slow_gates, start_sweep)

@@ -11,7 +11,7 @@ metric can decide size. Source: a 2017 research journal (cite key ``journal2017a
 Layout: :mod:`.profiles` (PROFILES), :mod:`.experiments` (sweeps and result dataclasses),
 :mod:`.figures` (plot_*), :mod:`.claims` (the rules, ``CHECKS`` and ``claims``).
 """
-from .claims import (CHECKS, NOT_TESTED, claims, conjecture_scores, linear_curvature,
+from .verdicts import (CHECKS, NOT_TESTED, claims, conjecture_scores, linear_curvature,
                      log_curvature)
 from .experiments import *  # noqa: F401,F403
 from .experiments import __all__ as _exp_all
