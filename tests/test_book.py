@@ -18,7 +18,8 @@ import nbformat
 import pytest
 
 from overparam.book import cache, cli, pages, registry, runner
-from overparam.book.paths import default_paths, read_meta, remove_stale_temps
+from overparam.atomicio import remove_stale_temps
+from overparam.book.paths import default_paths, read_meta
 from overparam.claims import VERDICTS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

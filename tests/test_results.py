@@ -180,3 +180,24 @@ def test_default_results_dir_is_the_checkouts_results_folder(monkeypatch):
     assert default_results_dir() == repo / "results"
     monkeypatch.setenv("OVERPARAM_RESULTS", "/tmp/elsewhere")
     assert default_results_dir() == Path("/tmp/elsewhere")
+
+
+def test_points_are_written_0644_and_a_killed_writers_temp_file_is_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    store = ResultStore(tmp_path, "grid")
+    store.save("p", {"x": np.arange(3)}, {"a": 1})
+    for f in (tmp_path / "grid").iterdir():
+        assert f.stat().st_mode & 0o777 == 0o644, f
+    # a process that dies half way through writing a point leaves .<name>.<pid>.<random>.tmp
+    code = ("import os, sys; from pathlib import Path; from overparam.engine.store import _atomic_write;"
+            f"_atomic_write(Path({str(tmp_path / 'grid' / 'q.npz')!r}), lambda fh: (fh.write(b'x'), os._exit(9)))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 9
+    left = [p for p in (tmp_path / "grid").iterdir() if p.name.endswith(".tmp")]
+    assert len(left) == 1
+    ResultStore(tmp_path, "grid")  # the next run's store cleans it up
+    assert not [p for p in (tmp_path / "grid").iterdir() if p.name.endswith(".tmp")]
+    assert store.load("p")[0]["x"].tolist() == [0, 1, 2]
+    assert not os.path.exists(tmp_path / "grid" / "q.npz")

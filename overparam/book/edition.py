@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import cache, registry
-from .paths import METADATA_KEY, Paths, read_meta, write_atomic, write_nb_atomic
+from .paths import Paths, read_meta, write_atomic, write_nb_atomic
 
 RUN_SUFFIX = ".run.json"
 CLAIMS_SUFFIX = ".claims.json"

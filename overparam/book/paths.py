@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..atomicio import write_atomic
 
 #: Key of the run facts in an executed notebook's metadata.
 METADATA_KEY = "overparam"
@@ -79,55 +80,6 @@ def default_paths(root: str | os.PathLike | None = None,
     if notebooks is None:
         notebooks = os.environ.get("OVERPARAM_NOTEBOOKS") or root / "notebooks"
     return Paths(root=root, notebooks=Path(notebooks).resolve())
-
-
-def temp_prefix(name: str) -> str:
-    """Prefix of this process's temp files for ``name``: ``.<name>.<pid>.``.
-
-    The pid lets a later run remove the leftovers of a killed one (:func:`remove_stale_temps`).
-    """
-    return f".{name}.{os.getpid()}."
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temps(folder: Path) -> list[Path]:
-    """Delete temp files ``.<name>.<pid>.*`` in ``folder`` whose process is gone; return them."""
-    removed = []
-    if not folder.is_dir():
-        return removed
-    for p in folder.iterdir():
-        parts = p.name.split(".")
-        if not p.name.startswith(".") or len(parts) < 4 or not p.is_file():
-            continue
-        pid = next((int(x) for x in parts[2:] if x.isdigit()), None)
-        if pid is not None and not _alive(pid):
-            p.unlink(missing_ok=True)
-            removed.append(p)
-    return removed
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``: temp file in the same folder, fsync, mode 0644, os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_nb_atomic(nb: Any, path: Path) -> None:

@@ -35,7 +35,8 @@ from typing import Any, Mapping, Sequence
 
 from ..engine.distributed import ensure_ray, error_line, require_ray
 from . import runner
-from .paths import Paths, remove_stale_temps, write_atomic
+from ..atomicio import remove_stale_temps
+from .paths import Paths, write_atomic
 
 #: The files of one chapter in ``book/chapters`` that a run may write or remove.
 CHAPTER_FILES = ("{}.ipynb", "{}.claims.json", "{}.failed.ipynb")

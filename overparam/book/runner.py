@@ -35,8 +35,8 @@ from .. import __version__, config
 from ..claims import CLAIMS_MIME
 from . import cache, registry
 from .pages import chapter_title, message_page
-from .paths import (METADATA_KEY, Paths, read_meta, remove_stale_temps, temp_prefix,
-                    write_atomic, write_nb_atomic)
+from ..atomicio import remove_stale_temps, temp_prefix
+from .paths import METADATA_KEY, Paths, read_meta, write_atomic, write_nb_atomic
 
 #: Tag that myst-nb understands: the cell is not rendered in the HTML.
 HIDE_TAG = "remove-cell"

@@ -23,13 +23,13 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..atomicio import remove_stale_temps, write_atomic_bytes
 from ..config import log
 
 #: Metadata field that holds the stamp of the code that made a point.
@@ -132,17 +132,7 @@ def config_key(config: Any, prefix: str = "run") -> str:
     return f"{prefix}_{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+_atomic_write = write_atomic_bytes  # fsync'd, mode 0644, temp named by pid (overparam.atomicio)
 
 
 class ResultStore:
@@ -171,6 +161,7 @@ class ResultStore:
         base = Path(root) if root is not None else default_results_dir()
         self.root = base / namespace if namespace else base
         self.stamp = code_fingerprint() if stamp == "code" else stamp
+        remove_stale_temps(self.root)  # half-written points of a killed run
 
     def _npz(self, key: str) -> Path:
         if not key or "/" in key or key.startswith("."):
