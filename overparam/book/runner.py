@@ -433,6 +433,18 @@ def _worker(root: str, notebooks: str, chapter: str, profile: str, device: str, 
         return ChapterResult(chapter, "interrupted")
 
 
+def _whole_line(text: str) -> None:
+    """Print ``text`` as one write of a whole line to stdout's file descriptor, as the
+    ``--jobs`` workers do, so that a buffered half line never meets a worker's line."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real file (e.g. inside a notebook)
+        print(text, flush=True)
+        return
+    sys.stdout.flush()
+    os.write(fd, (text + "\n").encode())
+
+
 def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: str, seed: int,
                  params: Mapping[str, Any] | None = None, force: bool = False,
                  log=print, jobs: int = 1) -> list[ChapterResult]:
@@ -458,6 +470,8 @@ def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: st
 
     one_thread = config.resolve_device(device).type == "cpu"
     sys.stdout.flush()
+    if log is print:  # workers write whole lines to fd 1: so must this process
+        log = _whole_line
     done: dict[str, ChapterResult] = {}
     with ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(_worker, str(paths.root), str(paths.notebooks), ch, profile, device,
