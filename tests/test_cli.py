@@ -227,3 +227,9 @@ def test_ray_backend_without_ray_is_one_error_line(tiny_project, capsys, tree, n
     before = tree(tiny_project)
     assert run_cli(tiny_project, "run", "90", "--profile", "smoke", "--backend", "ray") == 2
     assert_rejected(capsys, tree, tiny_project, before, "Ray is not installed")
+
+
+def test_empty_value_of_an_unknown_name_is_still_an_error(tiny_project, capsys, tree, never_execute):
+    before = tree(tiny_project)
+    assert run_cli(tiny_project, "run", "90", "--profile", "smoke", "-p", "bogus", "") == 2
+    assert_rejected(capsys, tree, tiny_project, before, "-p bogus is not a parameter")

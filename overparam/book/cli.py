@@ -152,7 +152,8 @@ def _main(args: argparse.Namespace) -> int:
         avail = registry.available(paths.notebooks)
         chosen = registry.resolve(getattr(args, "chapters", []), avail)
         params = validate.clean_params(getattr(args, "parameter", []))
-        validate.validate_request(chosen, paths.notebooks, args.profile, args.device, seed, params)
+        validate.validate_request(chosen, paths.notebooks, args.profile, args.device, seed, params,
+                                  names=[n for n, _ in getattr(args, "parameter", [])])
         jobs = _jobs(args.jobs, args.device, len(chosen))
         config.check_choice("backend", args.backend, BACKENDS)
         if args.address is not None and args.backend != "ray":

@@ -168,7 +168,7 @@ def _check_cost(chapter: Chapter, module: Any, cfg: Any, device: str,
 
 
 def validate_request(chapters: Sequence[Chapter], notebooks: Path, profile: str, device: str,
-                     seed: Any, params: Mapping[str, Any]) -> None:
+                     seed: Any, params: Mapping[str, Any], names: Sequence[str] = ()) -> None:
     """Check every input of a run before anything executes or is written.
 
     Parameters
@@ -187,6 +187,9 @@ def validate_request(chapters: Sequence[Chapter], notebooks: Path, profile: str,
         chapter's notebook; a profile field is type-checked against the profile's value,
         validated by ``config.resolve_profile`` (the config's ``__post_init__``), bounded by
         the chapter's ``LIMITS`` (or the fallback) and its ``estimate_cost``.
+    names : sequence of str
+        Every ``-p`` name given, including those whose empty value was dropped: an empty
+        value counts as no ``-p``, but a name that is no parameter is still an error.
 
     Raises
     ------
@@ -196,13 +199,14 @@ def validate_request(chapters: Sequence[Chapter], notebooks: Path, profile: str,
     config.check_choice("profile", profile, config.PROFILES)
     config.resolve_device(device)
     check_seed(seed)
-    for name in params:
+    asked = list(dict.fromkeys([*params, *names]))  # names given an empty value count too
+    for name in asked:
         if name in COMMON_PARAMETERS:
             raise ValueError(f"-p {name}: set it with --{name}, not -p")
     for chapter in chapters:
         names = notebook_parameters(notebooks / chapter.notebook)
         knobs = [n for n in names if n not in COMMON_PARAMETERS]
-        for name in params:
+        for name in asked:
             if name not in names:
                 raise ValueError(f"-p {name} is not a parameter of chapter {chapter.name}; "
                                  f"choose one of: {', '.join(knobs) or '(none)'}")
