@@ -31,7 +31,7 @@ def hidden_layer(params: Sequence[torch.Tensor], X: torch.Tensor) -> tuple[torch
 
     Parameters
     ----------
-    params : sequence of Tensor in the :func:`overparam.train.init_params` layout;
+    params : sequence of Tensor in the :func:`overparam.models.init_stack` layout (one member);
         only ``params[0]`` (W, shape (d, w)) and ``params[1]`` (b, shape (w,)) are used
     X : Tensor, shape (n, d)
 

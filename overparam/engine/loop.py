@@ -191,7 +191,7 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
     plain = 0  # steps taken by every member, not yet added to state.taken (one kernel less per step)
     all_alive = True  # Python-side copy of state.alive.all(): no GPU sync per step
 
-    def guard(final: bool = False) -> None:
+    def guard() -> None:
         nonlocal acc, all_alive
         if nan_guard == "off":
             return
@@ -250,7 +250,7 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
         progress.update(step)
         if state.stop:
             break
-    guard(final=True)
+    guard()
     state.taken += plain
     return FitResult(params=[p.detach() for p in state.params],
                      taken=state.taken.cpu().numpy(), diverged=(~state.alive).cpu().numpy(),

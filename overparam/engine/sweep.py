@@ -42,7 +42,7 @@ from torch import nn
 
 from .. import config
 from ..config import check_choice, check_positive
-from ..models import Arch, from_module, init_member, to_module
+from ..models import Arch, init_member, to_module
 from .distributed import BACKENDS, GridFailed, replace_engine_log, resolve_backend, run_chunks
 from .plan import (choose_mode, flops_per_example, make_buckets, probe_threads, stack_bytes,
                    training_flops)
@@ -53,8 +53,6 @@ OPTIMIZERS = ("sgd", "adam")
 MODES = ("auto", "batched", "loop")
 CURVES = ("train_loss", "train_err", "test_loss", "test_err")
 
-#: Thread limit as a context manager (kept under its old name for the chapters).
-_threads = config.threads
 
 __all__ = ["Member", "TrainConfig", "TrainData", "EnsembleResult", "init_params", "make_model",
            "train_ensemble", "train_grid", "member_key", "training_flops",

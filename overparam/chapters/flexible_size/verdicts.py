@@ -15,7 +15,7 @@ from ... import claims as C
 from ...calibration import Check, normal_seeds
 from ...stats import Estimate, mean_ci
 from .experiments import FlexResults, plateau_width
-from .profiles import SOURCE
+from .profiles import PROFILES, SOURCE
 
 SLOPE_TOL = 0.25     # "the same size whatever the start": |d log2 size / d log2 start| < 0.25
 ACC_TOL = 0.01       # "as good", "does not depend": within 1 accuracy point (per octave for slopes)
@@ -330,7 +330,7 @@ NOT_TESTED = [
 
 # --------------------------------------------------------------------------- calibration
 
-N = 4  # quick's seeds per configuration
+N = PROFILES["quick"].n_seeds  # the calibration simulates the quick profile's seeds
 
 
 def _pairs(b_mean, g_mean, sd_b, sd_g, n=N):

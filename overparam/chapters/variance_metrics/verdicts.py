@@ -18,7 +18,7 @@ from ...calibration import Check, normal_seeds
 from ...stats import Estimate, mean_ci
 from .experiments import (CONJECTURE_METRICS, VarianceResults, implied_sizes, quadratic_per_seed,
                           slope_per_seed)
-from .profiles import SOURCE
+from .profiles import PROFILES, SOURCE
 
 LOG_BAND = 0.1       # "logarithmic": local power-law exponent (curvature / slope in log w) within +-0.1
 LINEAR_BAND = 0.2    # "about linear": quadratic / linear coefficient over the upper widths within +-0.2
@@ -348,7 +348,7 @@ def _stack(means, sd, n):
     return lambda rng: np.round(rng.normal(np.asarray(means, float), sd, (n, len(means))))
 
 
-N = 5  # quick's seeds
+N = PROFILES["quick"].n_seeds  # the calibration simulates the quick profile's seeds
 CHECKS = [
     Check("the unit-variance distribution shifts toward 0 as width grows", rule_below,
           normal_seeds(0, 0.05, N), normal_seeds(-0.5, 0.05, N), normal_seeds(0.5, 0.05, N), N,
