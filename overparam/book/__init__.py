@@ -3,7 +3,8 @@
 - :mod:`.registry`: the one table of chapters (number, slug, notebook, module, title);
 - :mod:`.validate`: every input of a run checked once (types, ranges, sizes);
 - :mod:`.runner` (+ :mod:`.cache`, :mod:`.paths`): papermill execution, cache, ``--jobs``;
-- :mod:`.pages`: placeholder, status, scorecard and calibration pages;
+- :mod:`.pages`: status, scorecard, calibration and synthesis pages (over :mod:`.edition`);
+- :mod:`.build`: the one "build the book" (either edition) on top of them;
 - :mod:`.sphinx`: the Sphinx extension (chapter numbers, CSS, offline pages);
 - :mod:`.cli`: ``python -m overparam`` (:func:`main`).
 

@@ -27,11 +27,10 @@ import sys
 from typing import Sequence
 
 from .. import config
-from . import pages, registry, runner, validate
+from . import build, pages, registry, runner, validate
 from .paths import default_paths, write_atomic
 
 BACKENDS = ("local", "ray")
-EDITIONS = ("local", "published")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -136,13 +135,11 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     if args.command == "book" and args.edition != "local":
         try:
-            config.check_choice("edition", args.edition, EDITIONS)
+            config.check_choice("edition", args.edition, build.EDITIONS)
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        from . import edition
-
-        code, index = edition.build(paths)
+        code, index = build.build(paths, "published")
         print(f"book: {index}")
         return 1 if code else 0
 
@@ -183,13 +180,9 @@ def _main(args: argparse.Namespace) -> int:
     if any(r.status == "interrupted" for r in results):
         raise KeyboardInterrupt
     if args.command == "book":
-        pages.ensure_pages(paths)
-        pages.write_status(paths)
-        pages.calibration_page(paths)
-        pages.synthesis_page(paths)
-        if runner.build_html(paths) != 0:
-            code = 1
-        print(f"book: {paths.html_index}")
+        built, index = build.build(paths, "local")
+        code = code or (1 if built else 0)
+        print(f"book: {index}")
     else:
         pages.write_status(paths)
     report = runner.failure_report(results)

@@ -22,9 +22,9 @@ and ``edition.json``: per chapter, the outcome of its latest attempt (``ok``, ``
   GPU machine sent back). A chapter that did not finish keeps its older published files.
 - :func:`read_published` reads it back and says, per chapter, whether it is **stale**:
   its notebook, its chapter code or the package changed since it was produced.
-- :func:`build` stages a copy of the book sources whose chapter pages are the published
-  notebooks and builds its HTML (``python -m overparam book --edition published``):
-  nothing is executed.
+- :func:`stage` lays out a copy of the book sources whose chapter pages are the published
+  notebooks; :func:`.build.build` builds its HTML (``python -m overparam book --edition
+  published``): nothing is executed.
 """
 from __future__ import annotations
 
@@ -33,10 +33,10 @@ import datetime as _dt
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from . import cache, registry
-from .paths import Paths, read_meta, write_atomic, write_nb_atomic
+from .paths import Paths, chapter_title, message_page, read_meta, write_atomic, write_nb_atomic
 
 RUN_SUFFIX = ".run.json"
 CLAIMS_SUFFIX = ".claims.json"
@@ -277,8 +277,6 @@ def stage(paths: Paths, published: dict[str, Published] | None = None) -> Paths:
     """
     import nbformat
 
-    from . import pages
-
     published = read_published(paths) if published is None else published
     root = paths.build / STAGE
     if root.exists():
@@ -309,7 +307,7 @@ def stage(paths: Paths, published: dict[str, Published] | None = None) -> Paths:
         else:
             body = ("This chapter is not in the published edition yet: no `full` run of it "
                     "has been kept in `book/published/`. The local edition (`make book`) has it.")
-            write_nb_atomic(pages.message_page(name, pages.chapter_title(paths.notebooks / f"{name}.ipynb", name),
+            write_nb_atomic(message_page(name, chapter_title(paths.notebooks / f"{name}.ipynb", name),
                                                body, {"ok": False, "page": "placeholder"}),
                             staged.chapters / f"{name}.ipynb")
     return staged
@@ -323,34 +321,3 @@ def local_claims(paths: Paths) -> dict[str, list[dict]]:
         if isinstance(claims, list):
             found[f.name.removesuffix(CLAIMS_SUFFIX)] = claims
     return found
-
-
-def build(paths: Paths, log=print) -> tuple[int, Path]:
-    """Build the published edition's HTML without executing anything; (exit code, index.html).
-
-    Its scorecard shows the published verdicts first, beside the local edition's verdicts
-    (``book/chapters``) where it has some; its status page shows the published run records.
-    """
-    from . import pages, runner
-
-    published = read_published(paths)
-    if not published:
-        log(f"no published edition in {paths.published}: make one with scripts/gpu_edition.sh "
-            "(see README.md, 'The published edition')")
-        return 1, paths.build / STAGE / "book" / "_build" / "html" / "index.html"
-    staged = stage(paths, published)
-    local = local_claims(paths)
-    beside = {name: pages.Beside(claims, profile=_profile(claims, "quick"), edition="local")
-              for name, claims in local.items()}
-    pages.write_status(staged, beside=beside, published=published, source=paths)
-    pages.synthesis_page(staged)
-    if (paths.root / "book" / "calibration.md").exists():
-        shutil.copy2(paths.root / "book" / "calibration.md", staged.root / "book" / "calibration.md")
-    pages.calibration_page(staged)
-    code = runner.build_html(staged, log=log)
-    return code, staged.html_index
-
-
-def _profile(claims: Iterable[dict], default: str) -> str:
-    profiles = {str(c.get("profile")) for c in claims if c.get("profile")}
-    return profiles.pop() if len(profiles) == 1 else default

@@ -25,40 +25,10 @@ from typing import Any, Mapping
 from .. import __version__
 from ..claims import VERDICTS
 from . import cache, registry
-from .paths import METADATA_KEY, Paths, read_meta, write_atomic, write_nb_atomic
+from .paths import Paths, chapter_title, message_page, read_meta, write_atomic, write_nb_atomic
 
 #: Anchor of the "Claims under test" section that every chapter has (Sphinx's id).
 CLAIMS_ANCHOR = "claims-under-test"
-
-
-def message_page(chapter: str, title: str, body: str, meta: dict) -> Any:
-    """A one-cell notebook standing in for a chapter page (never run, or failed)."""
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\n{body}")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata[METADATA_KEY] = {"chapter": chapter, **meta}
-    return nb
-
-
-def chapter_title(src: Path, chapter: str) -> str:
-    """The first ``# `` heading of a notebook; else the registry's title; else the slug."""
-    import nbformat
-
-    if src.exists():
-        try:
-            for cell in nbformat.read(str(src), as_version=4).cells:
-                if cell.cell_type == "markdown":
-                    for line in cell.source.splitlines():
-                        if line.startswith("# "):
-                            return line[2:].strip()
-        except Exception:  # noqa: BLE001 - a broken source still gets a page
-            pass
-    try:
-        return registry.by_name(chapter).title
-    except KeyError:
-        return chapter.split("_", 1)[-1].replace("_", " ").capitalize()
 
 
 def ensure_pages(paths: Paths) -> list[str]:

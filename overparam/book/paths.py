@@ -1,4 +1,5 @@
-"""Where the book pipeline reads and writes, and how it writes (atomically).
+"""Where the book pipeline reads and writes, how it writes (atomically), and the one-cell
+stand-in page of a chapter (:func:`message_page`, :func:`chapter_title`).
 
 Every path is relative to a :class:`Paths` object, so tests can run the whole pipeline in
 a temporary copy of the project (``--root`` / ``$OVERPARAM_ROOT``).
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomicio import write_atomic
+from . import registry
 
 #: Key of the run facts in an executed notebook's metadata.
 METADATA_KEY = "overparam"
@@ -98,3 +100,33 @@ def read_meta(nb_path: Path) -> dict:
             return dict(json.load(f).get("metadata", {}).get(METADATA_KEY, {}))
     except (OSError, ValueError):
         return {}
+
+
+def message_page(chapter: str, title: str, body: str, meta: dict) -> Any:
+    """A one-cell notebook standing in for a chapter page (never run, or failed)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\n{body}")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata[METADATA_KEY] = {"chapter": chapter, **meta}
+    return nb
+
+
+def chapter_title(src: Path, chapter: str) -> str:
+    """The first ``# `` heading of a notebook; else the registry's title; else the slug."""
+    import nbformat
+
+    if src.exists():
+        try:
+            for cell in nbformat.read(str(src), as_version=4).cells:
+                if cell.cell_type == "markdown":
+                    for line in cell.source.splitlines():
+                        if line.startswith("# "):
+                            return line[2:].strip()
+        except Exception:  # noqa: BLE001 - a broken source still gets a page
+            pass
+    try:
+        return registry.by_name(chapter).title
+    except KeyError:
+        return chapter.split("_", 1)[-1].replace("_", " ").capitalize()

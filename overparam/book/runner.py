@@ -34,9 +34,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from .. import __version__, config
 from ..claims import CLAIMS_MIME
 from . import cache, registry
-from .pages import chapter_title, message_page
 from ..atomicio import remove_stale_temps, temp_prefix
-from .paths import METADATA_KEY, Paths, read_meta, write_atomic, write_nb_atomic
+from .paths import (METADATA_KEY, Paths, chapter_title, message_page, read_meta, write_atomic,
+                    write_nb_atomic)
 
 #: Tag that myst-nb understands: the cell is not rendered in the HTML.
 HIDE_TAG = "remove-cell"
@@ -488,25 +488,7 @@ def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: st
     return [done[ch] for ch in chapters]
 
 
-# --------------------------------------------------------------------------- build
-
-def build_html(paths: Paths, log=print) -> int:
-    """Build the HTML with Jupyter Book 1 into ``<root>/book/_build/html``; return its exit code.
-
-    Runs ``jupyter-book build <root> --path-output <root>/book -W --keep-going``: Sphinx
-    warnings fail the build (exit code) but every page is still written.
-    """
-    exe = Path(sys.executable).parent / "jupyter-book"
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(paths.root),
-           "--path-output", str(paths.root / "book"), "-W", "--keep-going"]
-    log("building the HTML: " + " ".join(cmd))
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
-        log(f"jupyter-book exited with {proc.returncode}:\n{tail}")
-    return proc.returncode
-
+# ------------------------------------------------------------------------ report
 
 def failure_report(results: Iterable[ChapterResult]) -> str:
     """A short plain-text summary of failed chapters (empty if none)."""
