@@ -264,6 +264,7 @@ def fit_bend(arch, a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], X: torc
     Introduced in: Chapter 8
     """
     from .engine.loop import fit
+    from .engine.optim import make_optimizer
     check_choice("kind", kind, ("bezier", "chain"))
     check_ends(a, b)
     check_positive("steps", steps, integer=True, allow_zero=True)
@@ -290,7 +291,7 @@ def fit_bend(arch, a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], X: torc
         pts = path_point(a, b, t, kind, ps)
         return _member_ce(apply(pts, X[idx]), y[idx])
 
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = make_optimizer(params, "adam", lr)
     res = fit(params, loss, batches, opt, steps, grad_masks=masks, label=label)
     return res.params
 

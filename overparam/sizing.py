@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from .config import check_choice, check_positive, generator, log
 from .engine.loop import fit, per_member_batches
+from .engine.optim import make_optimizer
 from .models import Arch, forward, init_stack
 
 EPS = 1.0 / (1.0 + math.exp(5.0))   # gray zone: EPS <= f <= 1 - EPS, |k (i - x0)| <= 5
@@ -397,8 +398,8 @@ def train_flexible(members: Sequence[FlexMember], data, *, steps: int, lr: float
             gs.append(torch.zeros_like(u) if g is None else g.detach() / c["size_lr"])
             ls.append(s.loss)
 
-    opt = torch.optim.Adam([{"params": params[:4], "lr": lr}, {"params": [params[4]], "lr": 1.0}],
-                           foreach=True)
+    opt = make_optimizer([{"params": params[:4], "lr": lr}, {"params": [params[4]], "lr": 1.0}], "adam", lr,
+                         impl="foreach")
     res = fit(params, loss, batches_tracked, opt, steps, grad_masks=masks,
               penalties=(size_pen, l2_pen), callbacks=(record,), label=label)
     p = res.params

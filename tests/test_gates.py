@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from overparam import gates
 from overparam.engine.loop import fit, per_member_batches
-from overparam.engine.optim import StackedOptimizer
+from overparam.engine.optim import StackedOptimizer, make_optimizer
 from overparam.models import Arch, forward
 
 torch.set_default_dtype(torch.float32)
@@ -81,24 +81,29 @@ def _gate_loss(net, X, y):
     return f
 
 
-@pytest.mark.parametrize("optname", ["torch_adam", "stacked_adam", "stacked_momentum"])
-def test_optimizer_state_of_kept_units_is_unchanged(optname):
+@pytest.mark.parametrize("optname, key", [("torch_adam", "exp_avg"), ("torch_adam", "exp_avg_sq"),
+                                         ("stacked_adam", "exp_avg"), ("stacked_adam", "exp_avg_sq"),
+                                         ("stacked_momentum", "momentum_buffer")])
+def test_optimizer_state_of_kept_units_is_unchanged(optname, key):
+    """Both Adam moments (and momentum) of the kept units survive a removal unchanged,
+    the removed units' entries are gone, the padding is zero, the step counts are kept."""
     arch = _arch("mlp", 2)
     net = gates.init_gated([arch, arch], seeds=[0, 1])
     X, y = _x(arch, 20), torch.randint(0, 3, (20,), generator=torch.Generator().manual_seed(1))
     params = net.params
     opt = (torch.optim.Adam(params, lr=1e-2) if optname == "torch_adam"
-           else StackedOptimizer(params, optname.split("_")[1], lr=1e-2))
+           else make_optimizer(params, optname.split("_")[1], 1e-2, stacked=True))
     batches = per_member_batches(20, 5, [torch.Generator().manual_seed(i) for i in range(2)])
     fit(params, _gate_loss(net, X, y), batches, opt, 3)   # updates net.params in place
 
     def moment(o, i):
         if isinstance(o, StackedOptimizer):
-            return o.state1[i]
-        return o.state[o.param_groups[0]["params"][i]]["exp_avg"]
+            return o.state[i][key]
+        return o.state[o.param_groups[0]["params"][i]][key]
 
     m_before = moment(opt, 0).clone()                        # W1 (M, d, w1)
     w2_before = moment(opt, 2).clone()                       # W2 (M, w1, w2)
+    assert float(m_before.abs().min()) > 0                   # a moment that could be lost
     _kill(net, 0, 0, [2, 3])
     _kill(net, 1, 0, [0])
 
@@ -115,9 +120,14 @@ def test_optimizer_state_of_kept_units_is_unchanged(optname):
     assert torch.equal(m_after[1, :, :11], m_before[1][:, kept1])
     assert float(m_after[0, :, 10:].abs().sum()) == 0
     assert torch.equal(w2_after[0, :10], w2_before[0][kept0])
+    assert torch.equal(w2_after[1, :11], w2_before[1][kept1])
     new_params = (st.optimizer.param_groups[0]["params"] if optname == "torch_adam"
                   else st.optimizer.params)
     assert all(p is q for p, q in zip(st.params, new_params))   # the optimizer follows
+    if isinstance(opt, StackedOptimizer):
+        assert st.optimizer.t.tolist() == [3, 3]
+    else:
+        assert all(float(st.optimizer.state[p]["step"]) == 3 for p in st.params)
 
 
 def _train(specs, X, y, steps, remove=True, arch=None, **kw):

@@ -1,41 +1,155 @@
-"""Optimizers for stacked parameters, with a per-member "take this step" mask.
+"""The book's one optimizer factory, :func:`make_optimizer`, and its stacked optimizers.
 
-``torch.optim`` updates are elementwise, so on stacked tensors they already equal one
-optimizer per member, except for one thing Chapter 1 needs: skipping the step for some
-members only (the AND task skips a batch with < 25 % positives, per member). Skipping
-must leave momentum buffers, Adam moments and Adam's step count of that member
-untouched, which a zeroed gradient does not do. These optimizers follow torch.optim's
-update formulas exactly (tested against it) and take an ``active`` mask.
+Every optimizer in the package is made here from one table, :data:`OPTIMIZERS`: a name,
+the ``torch.optim`` class it stands for, the hyper-parameters it takes and their
+defaults, and its update written over stacked tensors. Adding an optimizer is one entry.
+
+``torch.optim`` updates are elementwise, so on stacked tensors (leading dimension = the
+members) they already equal one optimizer per member, except for one thing Chapter 1
+needs: skipping the step for some members only (the AND task skips a batch with < 25 %
+positives, per member). Skipping must leave momentum buffers, Adam moments and Adam's
+step count of that member untouched, which a zeroed gradient does not do.
+:class:`StackedOptimizer` follows the ``torch.optim`` update formulas of the same entry
+(tested against it) and takes an ``active`` mask; ``make_optimizer(..., stacked=True)``
+gives one.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import copy
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 
 from ..config import check_choice, check_positive
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+
+# --------------------------------------------------------------------------- stacked updates
+# Each takes (p, g, state, rule settings, lr, t, mask) and returns the update direction
+# (p -= lr * direction); ``state`` is a dict of this tensor's buffers, created on first use.
+
+def _sgd(p, g, st, s, t, mask):
+    if not s["momentum"]:
+        return g
+    buf = st.setdefault("momentum_buffer", torch.zeros_like(p))
+    buf.copy_(torch.where(mask, s["momentum"] * buf + g, buf))
+    return buf
+
+
+def _adam(p, g, st, s, t, mask):
+    b1, b2 = s["betas"]
+    m = st.setdefault("exp_avg", torch.zeros_like(p))
+    v = st.setdefault("exp_avg_sq", torch.zeros_like(p))
+    m.copy_(torch.where(mask, b1 * m + (1 - b1) * g, m))
+    v.copy_(torch.where(mask, b2 * v + (1 - b2) * g * g, v))
+    t = t.clamp(min=1).reshape(mask.shape)
+    return (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + s["eps"])
+
+
+def _rmsprop(p, g, st, s, t, mask):
+    v = st.setdefault("square_avg", torch.zeros_like(p))
+    v.copy_(torch.where(mask, s["alpha"] * v + (1 - s["alpha"]) * g * g, v))
+    return g / (v.sqrt() + s["eps"])
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One optimizer: its ``torch.optim`` class, hyper-parameters (name -> default) and
+    stacked update. ``decoupled``: weight decay shrinks the weights directly
+    (``p *= 1 - lr * weight_decay``, AdamW) instead of entering the gradient."""
+
+    torch_class: type
+    settings: dict
+    update: Callable
+    decoupled: bool = False
+    fused: bool = True          # torch has a fused kernel for it (CPU and CUDA)
+    doc: str = ""
+
+
+_DECAY = {"weight_decay": 0.0}
+_ADAM = {"betas": (0.9, 0.999), "eps": 1e-8}
+
+#: The optimizers of the book, by name. ``"sgd"`` is plain SGD unless given a momentum;
+#: ``"momentum"`` is the same with momentum 0.9 by default.
+OPTIMIZERS: dict[str, Rule] = {
+    "sgd": Rule(torch.optim.SGD, {"momentum": 0.0, **_DECAY}, _sgd, doc="SGD (momentum 0 unless given)"),
+    "momentum": Rule(torch.optim.SGD, {"momentum": 0.9, **_DECAY}, _sgd, doc="SGD with momentum 0.9"),
+    "adam": Rule(torch.optim.Adam, {**_ADAM, **_DECAY}, _adam, doc="Adam (L2 decay in the gradient)"),
+    "adamw": Rule(torch.optim.AdamW, {**_ADAM, "weight_decay": 0.01}, _adam, decoupled=True,
+                  doc="AdamW (decoupled weight decay)"),
+    "rmsprop": Rule(torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-8, **_DECAY}, _rmsprop, fused=False,
+                    doc="RMSprop"),
+}
+
+IMPLS = (None, "fused", "foreach")
+
+
+def settings_of(name: str, **given) -> dict:
+    """The hyper-parameters of optimizer ``name``: its defaults, overridden by the ``given``
+    ones it takes (a value None, or one the optimizer does not take, is ignored: a
+    config's ``momentum`` means nothing to Adam)."""
+    check_choice("optimizer", name, OPTIMIZERS)
+    s = dict(OPTIMIZERS[name].settings)
+    s.update({k: v for k, v in given.items() if k in s and v is not None})
+    for k in ("momentum", "weight_decay", "alpha", "eps"):
+        if k in s:
+            check_positive(k, s[k], allow_zero=True)
+    return s
+
+
+def make_optimizer(params, name: str, lr, *, stacked: bool = False, impl: str | None = None,
+                   **hyper):
+    """The optimizer ``name`` of :data:`OPTIMIZERS` over ``params``; the book's one factory.
+
+    Parameters
+    ----------
+    params : list of Tensor, or of param-group dicts (``torch.optim`` form; a group may set
+        its own ``lr``)
+    name : a key of :data:`OPTIMIZERS`
+    lr : learning rate (a tensor (M,) of per-member rates only with ``stacked``)
+    stacked : a :class:`StackedOptimizer` (per-member step skipping) instead of ``torch.optim``
+    impl : ``torch.optim`` implementation: None (torch's default), ``"fused"`` (one kernel
+        per tensor, where the optimizer and device have one) or ``"foreach"``
+    **hyper : momentum, weight_decay, betas, eps, alpha (see :func:`settings_of`)
+
+    Introduced in: the engine (every chapter's optimizers come from here)
+    """
+    s = settings_of(name, **hyper)
+    if stacked:
+        return StackedOptimizer(params, name, lr=lr, **s)
+    check_choice("impl", impl, IMPLS)
+    check_positive("lr", lr)
+    rule = OPTIMIZERS[name]
+    kw = dict(s)
+    if impl == "fused":
+        first = params[0]["params"][0] if isinstance(params[0], dict) else params[0]
+        if rule.fused and first.device.type in ("cpu", "cuda"):
+            kw["fused"] = True
+    elif impl == "foreach":
+        kw["foreach"] = True
+    return rule.torch_class(params, lr=lr, **kw)
 
 
 class StackedOptimizer:
-    """SGD, SGD+momentum, Adam or RMSprop over tensors with leading dim ``n_models``.
+    """An optimizer of :data:`OPTIMIZERS` over tensors with leading dim ``n_models``.
 
     Parameters
     ----------
     params : sequence of Tensor, each of shape (n_models, ...)
-    name : one of :data:`OPTIMIZERS`
+    name : a key of :data:`OPTIMIZERS`
     lr : learning rate: a number, or a tensor (n_models,) of per-member rates
-    momentum : for ``"momentum"`` (torch.optim.SGD semantics, no dampening)
-    betas, eps : Adam (torch defaults); RMSprop uses ``alpha`` and ``eps``.
+    **hyper : the optimizer's hyper-parameters (:func:`settings_of`), torch semantics
+
+    ``state[i]`` holds parameter ``i``'s buffers under torch.optim's names
+    (``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``, ``square_avg``); ``t`` (n_models,)
+    counts each member's steps.
 
     Introduced in: Chapter 1
     """
 
-    def __init__(self, params: Sequence[torch.Tensor], name: str = "sgd", lr: float = 0.1,
-                 momentum: float = 0.9, betas=(0.9, 0.999), alpha: float = 0.99, eps: float = 1e-8):
-        check_choice("optimizer", name, OPTIMIZERS)
-        self.params, self.name = list(params), name
+    def __init__(self, params: Sequence[torch.Tensor], name: str = "sgd", lr: float = 0.1, **hyper):
+        self.settings = settings_of(name, **hyper)
+        self.params, self.name, self.rule = list(params), name, OPTIMIZERS[name]
         if torch.is_tensor(lr):
             if lr.shape != (self.params[0].shape[0],) or not bool((lr > 0).all()):
                 raise ValueError(f"lr tensor must be positive with shape ({self.params[0].shape[0]},), "
@@ -44,9 +158,7 @@ class StackedOptimizer:
         else:
             check_positive("lr", lr)
         self.lr = lr
-        self.momentum, self.betas, self.alpha, self.eps = momentum, betas, alpha, eps
-        self.state1 = [torch.zeros_like(p) for p in self.params]
-        self.state2 = [torch.zeros_like(p) for p in self.params] if name == "adam" else None
+        self.state: list[dict] = [{} for _ in self.params]
         self.t = torch.zeros(self.params[0].shape[0], device=self.params[0].device)
 
     @torch.no_grad()
@@ -55,42 +167,65 @@ class StackedOptimizer:
         if active is None:
             active = torch.ones_like(self.t, dtype=torch.bool)
         self.t += active.to(self.t.dtype)
-        for i, (p, g) in enumerate(zip(self.params, grads)):
+        wd = self.settings.get("weight_decay", 0.0)
+        for p, g, st in zip(self.params, grads, self.state):
             mask = active.reshape(-1, *([1] * (p.dim() - 1)))
-            if self.name == "sgd":
-                upd = g
-            elif self.name == "momentum":
-                buf = self.state1[i]
-                buf.copy_(torch.where(mask, self.momentum * buf + g, buf))
-                upd = buf
-            elif self.name == "rmsprop":
-                v = self.state1[i]
-                v.copy_(torch.where(mask, self.alpha * v + (1 - self.alpha) * g * g, v))
-                upd = g / (v.sqrt() + self.eps)
-            else:  # adam
-                b1, b2 = self.betas
-                m, v = self.state1[i], self.state2[i]
-                m.copy_(torch.where(mask, b1 * m + (1 - b1) * g, m))
-                v.copy_(torch.where(mask, b2 * v + (1 - b2) * g * g, v))
-                t = self.t.clamp(min=1).reshape(mask.shape)
-                upd = (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + self.eps)
             lr = self.lr.reshape(mask.shape) if torch.is_tensor(self.lr) else self.lr
+            if wd and self.rule.decoupled:
+                p.copy_(torch.where(mask, p * (1 - lr * wd), p))
+            elif wd:
+                g = g + wd * p
+            upd = self.rule.update(p, g, st, self.settings, self.t, mask)
             p.sub_(torch.where(mask, lr * upd, torch.zeros_like(upd)))
 
     @torch.no_grad()
     def reset_members(self, idx: torch.Tensor) -> None:
         """Zero the state (moments, step counts) of members ``idx``."""
-        for st in (self.state1, self.state2 or []):
-            for t in st:
-                t[idx] = 0
+        for st in self.state:
+            for buf in st.values():
+                buf[idx] = 0
         self.t[idx] = 0
+
+    def moved(self, params: Sequence[torch.Tensor],
+              transform: Callable[[int, torch.Tensor], torch.Tensor]) -> "StackedOptimizer":
+        """A copy over new ``params`` whose buffers are ``transform(i, buffer)`` (e.g. the
+        kept units after a removal); step counts and hyper-parameters kept."""
+        out = object.__new__(StackedOptimizer)
+        out.__dict__.update(self.__dict__)
+        out.params = list(params)
+        out.state = [{k: transform(i, v) for k, v in st.items()} for i, st in enumerate(self.state)]
+        out.t = self.t.clone()
+        return out
 
     def torch_equivalent(self, params) -> torch.optim.Optimizer:
         """The torch.optim optimizer this one reproduces, for one member's ``params``."""
-        if self.name == "sgd":
-            return torch.optim.SGD(params, lr=self.lr)
-        if self.name == "momentum":
-            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
-        if self.name == "rmsprop":
-            return torch.optim.RMSprop(params, lr=self.lr, alpha=self.alpha, eps=self.eps)
-        return torch.optim.Adam(params, lr=self.lr, betas=self.betas, eps=self.eps)
+        return make_optimizer(params, self.name, self.lr, **self.settings)
+
+
+def move_optimizer(opt, old: Sequence[torch.Tensor], new: Sequence[torch.Tensor],
+                   transform: Callable[[int, torch.Tensor], torch.Tensor]):
+    """A copy of optimizer ``opt`` over the ``new`` parameters whose state is the old state
+    passed through ``transform(i, tensor)`` (tensors shaped like parameter ``i``): the
+    unit-removal hook of the engine (kept units keep their moments and step counts).
+
+    Works for :class:`StackedOptimizer` and ``torch.optim`` optimizers (param groups and
+    their hyper-parameters kept).
+    """
+    if isinstance(opt, StackedOptimizer):
+        return opt.moved(new, transform)
+    pos = {id(p): i for i, p in enumerate(old)}
+    groups = []
+    for g in opt.param_groups:
+        ng = {k: v for k, v in g.items() if k != "params"}
+        ng["params"] = [new[pos[id(p)]] for p in g["params"]]
+        groups.append(ng)
+    out = type(opt)(groups)
+    for p in old:
+        st = opt.state.get(p)
+        if not st:
+            continue
+        i = pos[id(p)]
+        out.state[new[i]] = {k: (transform(i, v) if torch.is_tensor(v) and v.shape == p.shape
+                                 else (v.clone() if torch.is_tensor(v) else copy.deepcopy(v)))
+                             for k, v in st.items()}
+    return out

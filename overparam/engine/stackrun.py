@@ -21,16 +21,7 @@ import torch.nn.functional as F
 from .. import config
 from ..models import forward, init_stack
 from .loop import Every, FitState, fit, per_member_batches
-
-
-def make_optimizer(params: list[torch.Tensor], cfg) -> torch.optim.Optimizer:
-    """The torch optimizer of a TrainConfig (SGD with momentum or Adam), fused kernels where
-    the device has them: one kernel per tensor instead of several elementwise passes."""
-    fused = params[0].device.type in ("cpu", "cuda") or None
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                               fused=fused)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+from .optim import make_optimizer
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -88,7 +79,9 @@ class StackRun:
         self.Xt, self.ut = _shared([t.X_test for t in own], self.device)
         self.Yt = torch.stack([t.y_test for t in own]).to(self.device)
         self.offset = (self.u * self.n)[:, None]
-        self.opt = make_optimizer(self.stack.params, cfg)
+        # fused kernels where the device has them: one kernel per tensor, not several passes
+        self.opt = make_optimizer(self.stack.params, cfg.optimizer, cfg.lr, momentum=cfg.momentum,
+                                  weight_decay=cfg.weight_decay, impl="fused")
         self.gens = [config.generator(m.seed, "order") for m in self.members]
 
     @property

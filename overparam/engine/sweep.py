@@ -44,12 +44,12 @@ from .. import config
 from ..config import check_choice, check_positive
 from ..models import Arch, init_member, to_module
 from .distributed import BACKENDS, GridFailed, replace_engine_log, resolve_backend, run_chunks
+from .optim import OPTIMIZERS
 from .plan import (choose_mode, flops_per_example, make_buckets, probe_threads, stack_bytes,
                    training_flops)
 from .stackrun import StackRun, eval_epochs, steps_per_epoch
 
 ARCHS = ("mlp", "cnn")
-OPTIMIZERS = ("sgd", "adam")
 MODES = ("auto", "batched", "loop")
 CURVES = ("train_loss", "train_err", "test_loss", "test_err")
 
@@ -117,7 +117,7 @@ class TrainConfig:
 
     epochs: int = 100           # a short default; the chapter profiles set their own
     lr: float = 0.01            # MNIST-1D / udlbook double-descent setting
-    optimizer: str = "sgd"      # "sgd" (with momentum below) or "adam"
+    optimizer: str = "sgd"      # a key of engine.optim.OPTIMIZERS: "sgd" (momentum below), "adam", ...
     momentum: float = 0.9       # MNIST-1D / udlbook setting; ignored by adam
     weight_decay: float = 0.0   # double descent is studied without regularization
     batch_size: int = 100       # 0 = full batch; 100 as in the MNIST-1D notebooks

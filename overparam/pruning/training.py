@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from .. import models
 from ..config import check_choice, check_positive, generator, log
 from ..engine.loop import Every, Snapshots, fit, per_member_batches
+from ..engine.optim import OPTIMIZERS, make_optimizer
 from .masks import (CRITERIA, SCOPES, apply_masks, check_rate, density, mask_scores, ones_masks, prune,
                     rewind)
 
-OPTIMIZERS = ("sgd", "adam")
 
 
 def iterations_to(err_curves: np.ndarray, steps: np.ndarray, threshold: float) -> np.ndarray:
@@ -173,10 +173,7 @@ def evaluate(arch: models.Arch, params: Sequence[torch.Tensor], X: torch.Tensor,
 def _optimizer(params, cfg: StepConfig):
     # fused kernels where the device has them: one kernel per tensor instead of several
     # elementwise passes (Adam's sqrt pass alone was ~15 % of a masked step)
-    fused = params[0].device.type in ("cpu", "cuda") or None
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, fused=fused)
-    return torch.optim.Adam(params, lr=cfg.lr, fused=fused)
+    return make_optimizer(params, cfg.optimizer, cfg.lr, momentum=cfg.momentum, impl="fused")
 
 
 def train_loop(arch: models.Arch, trainable: list[torch.Tensor],

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ... import alignment, data, landscape
 from ...config import check_choice, generator, log, seed_stream, threads
 from ...engine.loop import Snapshots, fit
-from ...engine.optim import StackedOptimizer
+from ...engine.optim import make_optimizer
 from ...models import Arch, forward, init_stack, member_params, pad_to
 from .profiles import ConnectivityConfig
 
@@ -110,7 +110,7 @@ def train_networks(archs: list[Arch], seeds: list[int], X: torch.Tensor, y: torc
         return F.cross_entropy(logits, y[idx], reduction="none").mean(1)
 
     snaps = Snapshots(snapshot_steps)
-    opt = StackedOptimizer(st.params, "adam", lr=cfg.lr)
+    opt = make_optimizer(st.params, "adam", cfg.lr, stacked=True)
     res = fit(st.params, loss, batches, opt, cfg.steps if steps is None else steps,
               grad_masks=st.masks, callbacks=[snaps] if snapshot_steps else (), label=label)
     return Trained(st.arch, st.archs, res.params, st.masks, snaps.snaps)

@@ -20,7 +20,7 @@ from scipy.stats import norm
 from ...config import generator, log, threads
 from ...data import PATTERN_1101, make_and_task, make_pattern_1101
 from ...engine.loop import FitResult, fit
-from ...engine.optim import StackedOptimizer
+from ...engine.optim import StackedOptimizer, make_optimizer
 from ...models import (StackedCNN, StackedHyperBoolNet, StackedHyperCNN, StackedMLP1, conv_max,
                        handset_and_net)
 from ...stats import mean_ci, wilson_ci
@@ -156,7 +156,9 @@ def _grid(sizes: Sequence[int], n_runs: int, lr) -> tuple[list[int], list[float]
 
 def _optimizer(model, name, lrs, momentum, device):
     lr = lrs[0] if len(set(lrs)) == 1 else torch.tensor(lrs, device=device)
-    return StackedOptimizer(model.trained_parameters(), name, lr=lr, momentum=momentum)
+    # the sources' "sgd" is plain SGD: a momentum belongs to "momentum" only
+    return make_optimizer(model.trained_parameters(), name, lr, stacked=True,
+                          momentum=momentum if name == "momentum" else None)
 
 
 def sweep_cnn(kind: str, sizes: Sequence[int], n_runs: int, *, steps: int = 100,

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ... import data, hessian, landscape, models
 from ...config import check_positive, generator
 from ...engine.loop import fit
-from ...engine.optim import StackedOptimizer
+from ...engine.optim import make_optimizer
 from .profiles import SpectraConfig
 
 
@@ -65,7 +65,7 @@ def sgd_stack(arch: models.Arch, params: Sequence[torch.Tensor], X: torch.Tensor
         else:
             def batches(_step):
                 return torch.randint(0, N, (R, batch_size), generator=generator).to(X.device)
-    opt = StackedOptimizer(params, "sgd", lr=lr)
+    opt = make_optimizer(params, "sgd", lr, stacked=True)
     return fit(params, stacked_loss(arch, X, y), batches, opt, steps, callbacks=callbacks,
                nan_guard="raise", label=label)
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ... import gates
 from ...config import generator, threads
 from ...engine.loop import fit, per_member_batches
+from ...engine.optim import make_optimizer
 from ...models import Arch, init_stack
 from .experiments import load_set, member_seeds
 from .profiles import SparsifierConfig
@@ -105,7 +106,7 @@ def _train_other(method: str, cfg: SparsifierConfig, lams, seed: int, ds, device
 
     spe = -(-len(X) // cfg.batch_size)
     # the sparsity parameters (BN scales, log alpha) move as fast as the L1 gates do
-    opt = torch.optim.Adam([{"params": params[:4]}, {"params": params[4:], "lr": cfg.lr * cfg.gate_scale}], lr=cfg.lr)
+    opt = make_optimizer([{"params": params[:4]}, {"params": params[4:], "lr": cfg.lr * cfg.gate_scale}], "adam", cfg.lr)
     res = fit(params, loss, batches, opt, cfg.compare_epochs * spe,
               penalties=[penalty], label=f"compare {method}")
     ps = res.params
