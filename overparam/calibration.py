@@ -24,13 +24,15 @@ Helpers build the usual samplers: :func:`normal_seeds` (one value per seed) and
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .claims import EXACT, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
+from .claims import EXACT, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS, Rule, RuleBook
 
 MAX_NULL_RATE = 0.05
 Sampler = Callable[[np.random.Generator], Any]
@@ -155,3 +157,135 @@ def calibration_markdown(rows: list[Calibration] | None = None, draws: int = 100
         lines.append(f"| {r.chapter} | {claim} | {r.n_seeds} | {r.null_rate:.1%} | {r.power:.0%} | "
                      f"{reached} | {r.note.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
+
+
+
+# =========================================================================== the rule form
+# Calibration of a chapter's declared rules (overparam.claims.Rule / RuleBook) at a
+# profile's size. The book layer (overparam.book.rules) collects every chapter's RuleBook;
+# this module never imports a chapter.
+
+#: A rule may call the *reversed* effect "reproduced" in at most this share of draws.
+MAX_AGAINST_RATE = 0.05
+#: The null's estimates must be centred on the rule's threshold within this many of their sd.
+MAX_NULL_OFFSET = 0.25
+#: Power a rule needs at the profile that publishes it (long, full).
+TARGET_POWER = 0.80
+
+
+@dataclass(frozen=True)
+class RuleCalibration:
+    """What :func:`calibrate_rule` measured for one rule at one profile."""
+
+    chapter: str
+    key: str
+    claim: str
+    profile: str
+    n: int                  # replicates the simulation used (the profile's)
+    null_rate: float        # share of null draws judged "reproduced"
+    power: float            # share of effect draws judged "reproduced"
+    against_rate: float     # share of reversed-effect draws judged "reproduced"
+    null_offset: float      # |mean null estimate - nearest edge| / sd of the null estimates
+    reached: dict = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def unreachable(self) -> list[str]:
+        return [v for v in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE) if self.reached.get(v, 0) == 0]
+
+
+def replicates_of(rule: Rule, book: RuleBook, cfg) -> int:
+    """Replicates behind ``rule`` at the profile ``cfg``."""
+    return int((rule.sim.replicates or book.replicates)(cfg))
+
+
+def calibrate_rule(rule: Rule, book: RuleBook, cfg, chapter: str = "", profile: str = "",
+                   draws: int = 1000, seed: int = 0) -> RuleCalibration:
+    """Run ``rule``'s judge on ``draws`` simulated data sets of each kind at ``cfg``'s size."""
+    if rule.exact:
+        raise ValueError(f"rule {rule.key!r} is exact: nothing to calibrate")
+    rng = np.random.default_rng(seed)
+    counts: dict[str, int] = {}
+    n = replicates_of(rule, book, cfg)
+
+    def run(sampler, keep=None) -> float:
+        hits = 0
+        for _ in range(draws):
+            j = rule.judge(sampler(rng, n, cfg))
+            if j.verdict not in VERDICTS or j.verdict == EXACT:
+                raise ValueError(f"{rule.key!r}: the rule returned {j.verdict!r}")
+            counts[j.verdict] = counts.get(j.verdict, 0) + 1
+            hits += j.verdict == REPRODUCED
+            if keep is not None:
+                keep.append(j.estimate.mean)
+        return hits / draws
+
+    null_means: list[float] = []
+    null_rate = run(rule.sim.null, null_means)
+    power = run(rule.sim.effect)
+    against = run(rule.sim.against)
+    reached = {v: counts.get(v, 0) / (3 * draws) for v in VERDICTS if v != EXACT}
+    x = np.asarray(null_means, float)
+    x = x[np.isfinite(x)]
+    edges = getattr(rule.judge, "edges", ())
+    if len(x) < 2 or not edges:
+        offset = float("inf")
+    else:
+        sd = float(x.std()) or 1e-12
+        offset = min(abs(float(x.mean()) - e) for e in edges) / sd
+    return RuleCalibration(chapter, rule.key, rule.claim, profile, n, null_rate, power, against, offset, reached, rule.sim.note)
+
+
+def calibrate_book(book: RuleBook, profiles: dict, chapter: str = "", names=None,
+                   draws: int = 1000, seed: int = 0) -> list[RuleCalibration]:
+    """Every calibrated rule of ``book`` at each profile in ``names`` (default: all)."""
+    names = list(profiles) if names is None else [n for n in names if n in profiles]
+    return [calibrate_rule(r, book, profiles[p], chapter, p, draws, seed)
+            for p in names for r in book.calibrated]
+
+
+def power_at(rule: Rule, book: RuleBook, cfg, draws: int = 400, seed: int = 0) -> float:
+    """Share of the rule's effect draws judged "reproduced" at ``cfg``'s size."""
+    rng = np.random.default_rng(seed)
+    n = replicates_of(rule, book, cfg)
+    return float(np.mean([rule.judge(rule.sim.effect(rng, n, cfg)).verdict == REPRODUCED
+                          for _ in range(draws)]))
+
+
+def replicates_for_power(rule: Rule, book: RuleBook, with_n, ns=range(2, 65),
+                         target: float = TARGET_POWER, draws: int = 400) -> int | None:
+    """Smallest ``n`` in ``ns`` whose power (at ``with_n(n)``, a profile config with ``n``
+    replicates) reaches ``target``; None when none does."""
+    for n in ns:
+        if power_at(rule, book, with_n(n), draws) >= target:
+            return int(n)
+    return None
+
+
+def normal(mean: float, sd: float) -> Callable:
+    """Sampler of one value per replicate ~ N(mean, sd)."""
+    return lambda rng, n, cfg: rng.normal(mean, sd, n)
+
+
+def normal_pair(delta: float, sd: float, base: float = 0.9, base_sd: float = 0.02) -> Callable:
+    """Sampler of two paired arms ``(a, b)`` whose per-replicate difference is N(delta, sd)."""
+    def draw(rng, n, cfg):
+        b = rng.normal(base, base_sd, n)
+        return b + rng.normal(delta, sd, n), b
+    return draw
+
+
+def independent_pair(mean_a: float, mean_b: float, sd: float) -> Callable:
+    """Sampler of two independent arms, ``n`` values each ~ N(mean_*, sd)."""
+    return lambda rng, n, cfg: (rng.normal(mean_a, sd, n), rng.normal(mean_b, sd, n))
+
+
+def load_spread(module_file: str | Path) -> dict:
+    """The measured seed spread of a chapter's rules: ``spread.json`` beside ``module_file``.
+
+    Written by ``scripts/measure_spread.py`` from quick runs over several seeds: ``sd`` is
+    the pooled spread of one replicate per rule key; the file records the command, the seeds
+    and the per-seed values. An empty dict when the chapter has no such file yet.
+    """
+    f = Path(module_file).with_name("spread.json")
+    return json.loads(f.read_text()) if f.exists() else {}

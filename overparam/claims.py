@@ -11,23 +11,28 @@ from __future__ import annotations
 import html
 import json
 import math
-from dataclasses import asdict, dataclass
-from typing import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
-from .stats import Estimate
+import numpy as np
+from scipy import stats as _st
+
+from .adequacy import TrainState, check_footing
+from .stats import Estimate, mean_of, paired, proportion, replicate_sd, welch  # noqa: F401 (re-exported)
 
 REPRODUCED = "reproduced"          # the interval lies on the claim's side
 NOT_REPRODUCED = "not reproduced"  # the interval lies on the other side: evidence against
 INCONCLUSIVE = "inconclusive"      # the interval straddles the threshold (or too few seeds)
 PARTLY = "partly"                  # compound claims only: the parts' verdicts differ
 EXACT = "exact"                    # a closed-form quantity: computed, not estimated
+UNDER_TRAINED = "under-trained"    # why-prefix: the arms failed the footing the rule needs
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, PARTLY, EXACT)
 CLAIMS_MIME = "application/vnd.overparam.claims+json"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One row of a chapter's claims table."""
+    """One row of a chapter's claims table (``key`` is the rule's stable key)."""
 
     claim: str       # the claim, in the source's words or close to them
     source: str      # where it comes from (source file, paper)
@@ -38,6 +43,9 @@ class Claim:
     rule: str        # the rule that produced the verdict, in words
     profile: str = ""
     seed: int = 0
+    key: str = ""    # the rule's stable key (matches the claim across editions and runs)
+    why: str = ""    # why the verdict is inconclusive (under-trained, censored...), if it is
+    sd: float = float("nan")  # spread of one replicate behind the estimate (for power planning)
 
 
 def _usable(est: Estimate) -> bool:
@@ -139,8 +147,8 @@ def claims_html(claims: Sequence[Claim]) -> str:
             "<tr>"
             f"<td>{html.escape(c.claim)}</td><td>{html.escape(c.source)}</td>"
             f"<td>{_measured(c)}</td>"
-            f"<td style='color:{colour};font-weight:bold'>{c.verdict}</td>"
-            f"<td>{html.escape(c.rule)}</td></tr>"
+            f"<td style='color:{colour};font-weight:bold'>{shown_verdict(c.verdict, c.why)}</td>"
+            f"<td>{html.escape(c.rule)}{'<br><i>' + html.escape(c.why) + '</i>' if c.why else ''}</td></tr>"
         )
     head = ("<tr><th>claim</th><th>source</th><th>measured [95 % CI]</th>"
             "<th>verdict</th><th>rule</th></tr>")
@@ -150,12 +158,35 @@ def claims_html(claims: Sequence[Claim]) -> str:
 def _measured(c: Claim) -> str:
     if c.verdict == EXACT:
         return f"{c.measured:.4g} (exact)"
+    if not math.isfinite(c.ci_low) or not math.isfinite(c.ci_high):
+        return f"{c.measured:.3g} [no interval]"
     return f"{c.measured:.3g} [{c.ci_low:.3g}, {c.ci_high:.3g}]"
 
 
+def shown_verdict(verdict: str, why: str = "") -> str:
+    """The verdict as readers see it: "inconclusive: under-trained" when that is why."""
+    if verdict == INCONCLUSIVE and why.startswith(UNDER_TRAINED):
+        return f"{INCONCLUSIVE}: {UNDER_TRAINED}"
+    return verdict
+
+
+def _finite_or_none(v):
+    return v if not isinstance(v, float) or math.isfinite(v) else None
+
+
 def claims_json(claims: Sequence[Claim]) -> list[dict]:
-    """The claims as a list of plain dicts (the ``<chapter>.claims.json`` format)."""
-    return [asdict(c) for c in claims]
+    """The claims as a list of plain dicts (the ``<chapter>.claims.json`` format).
+
+    Strict JSON: an undefined number is ``null``, and the row's ``why`` says why.
+    """
+    out = []
+    for c in claims:
+        d = asdict(c)
+        row = {"key": d.pop("key")} | {k: _finite_or_none(v) for k, v in d.items()}
+        if any(row[k] is None for k in ("measured", "ci_low", "ci_high")) and not row["why"]:
+            row["why"] = "no interval: fewer than two finite replicates behind the estimate"
+        out.append(row)
+    return out
 
 
 class ClaimsTable:
@@ -178,7 +209,7 @@ class ClaimsTable:
                 f"<tr><th>claim</th><th>why not</th></tr>{rows}</table>")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        text = [f"{c.verdict:>15} | {c.claim}" for c in self.claims]
+        text = [f"{shown_verdict(c.verdict, c.why):>15} | {c.claim}" for c in self.claims]
         text += [f"{'not tested':>15} | {c} ({r})" for c, r in self.not_tested]
         return {
             "text/html": claims_html(self.claims) + self._not_tested_html(),
@@ -188,4 +219,265 @@ class ClaimsTable:
 
     def to_json(self) -> str:
         """Serialise as the ``claims.json`` text."""
-        return json.dumps(claims_json(self.claims), indent=1)
+        return json.dumps(claims_json(self.claims), indent=1, allow_nan=False)
+
+
+# =========================================================================== the rule form
+#
+# Every claim of every chapter is one :class:`Rule`: a stable key, the claim's text, its
+# source document, the rule in words, a judge (a pure function from the claim's
+# measurements to a :class:`Judgement`), and a calibration :class:`Sim` (simulated
+# measurements with no effect, the claimed effect and the reversed effect). A chapter's
+# verdicts module declares its rules in one :class:`RuleBook` and writes one function that
+# turns its results into the measurements, by rule key; ``RuleBook.table`` judges them.
+# Adding a claim is one entry plus one measurement. The calibration
+# (:mod:`overparam.calibration`) reads the same declarations.
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What a judge returns: the verdict, the estimate it rests on, a picked point, why."""
+
+    verdict: str
+    estimate: Estimate
+    picked: object = None   # a point picked from the data (on other seeds), if any
+    why: str = ""           # why inconclusive, when it is for a reason beyond the interval
+
+
+# --- judges: measurements -> Judgement. Each exposes ``edges``: where its null must sit.
+
+@dataclass(frozen=True)
+class Above:
+    """Claim "the quantity exceeds ``threshold``": :func:`judge_above` on ``estimate(m)``."""
+
+    threshold: float = 0.0
+    estimate: Callable[[Any], Estimate] = mean_of
+
+    @property
+    def edges(self) -> tuple[float, ...]:
+        return (self.threshold,)
+
+    def __call__(self, m) -> Judgement:
+        e = self.estimate(m)
+        return Judgement(judge_above(e, self.threshold), e)
+
+
+@dataclass(frozen=True)
+class Below(Above):
+    """Claim "the quantity is below ``threshold``": :func:`judge_below` on ``estimate(m)``."""
+
+    def __call__(self, m) -> Judgement:
+        e = self.estimate(m)
+        return Judgement(judge_below(e, self.threshold), e)
+
+
+@dataclass(frozen=True)
+class Near:
+    """Claim "the quantity is about ``target``" (within ``tol``): :func:`judge_near`."""
+
+    target: float
+    tol: float
+    estimate: Callable[[Any], Estimate] = mean_of
+
+    @property
+    def edges(self) -> tuple[float, ...]:
+        return (self.target - self.tol, self.target + self.tol)
+
+    def __call__(self, m) -> Judgement:
+        e = self.estimate(m)
+        return Judgement(judge_near(e, self.target, self.tol), e)
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Compound claim "A and B and ...": ``m`` is a tuple, part i judged by ``parts[i]``;
+    the verdict is :func:`judge_all` of the parts, the estimate the ``shown`` part's."""
+
+    parts: tuple
+    shown: int = 0
+
+    @property
+    def edges(self) -> tuple[float, ...]:
+        return self.parts[self.shown].edges
+
+    def __call__(self, m) -> Judgement:
+        js = [p(x) for p, x in zip(self.parts, m, strict=True)]
+        return Judgement(judge_all([j.verdict for j in js]), js[self.shown].estimate,
+                         why="; ".join(j.why for j in js if j.why))
+
+
+@dataclass(frozen=True)
+class Custom:
+    """A judge written by the chapter: ``fn(m) -> Judgement``; ``edges`` where the null of
+    its estimate sits (the threshold(s) its verdict turns on)."""
+
+    fn: Callable[[Any], Judgement]
+    edges: tuple = ()
+
+    def __call__(self, m) -> Judgement:
+        return self.fn(m)
+
+
+# --- calibration declaration
+
+Sampler = Callable[[np.random.Generator, int, Any], Any]   # (rng, replicates, profile config) -> measurements
+
+
+@dataclass(frozen=True)
+class Sim:
+    """Simulated measurements of a rule at a profile's size: each sampler is called as
+    ``sampler(rng, n, cfg)`` with ``n`` replicates and ``cfg`` the profile's config.
+
+    ``null``: no effect, the rule's estimate centred on its threshold (``Judge.edges``),
+    noise as large as the chapter's measured spread; ``effect``: the source's (or a stated
+    minimal) effect; ``against``: that effect reversed. ``note`` says where noise and
+    effect come from. ``replicates(cfg)`` overrides the chapter's count of replicates.
+    """
+
+    null: Sampler
+    effect: Sampler
+    against: Sampler
+    note: str
+    replicates: Callable[[Any], int] | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One claim under test.
+
+    Parameters
+    ----------
+    key : str
+        Stable key, unique in the chapter (``[a-z0-9_]+``); carried in the claims files,
+        matched across editions.
+    claim, source, text : str
+        The claim (may hold ``{name}`` fields filled from the measurement's ``fmt``), its
+        source document, the rule in words (also formatted).
+    judge : callable
+        ``judge(measurements) -> Judgement``; one of :class:`Above`, :class:`Below`,
+        :class:`Near`, :class:`AllOf`, :class:`Custom`.
+    sim : Sim or None
+        Its calibration; ``None`` only for ``exact`` rows (closed forms, deterministic by
+        design: ``exact_because`` says why the value cannot vary).
+    footing : str, optional
+        What the arms must satisfy (:data:`overparam.adequacy.FOOTINGS`); checked on the
+        arms' :class:`~overparam.adequacy.TrainState` given with the measurement.
+    """
+
+    key: str
+    claim: str
+    source: str
+    text: str
+    judge: Callable[[Any], Judgement] | None = None
+    sim: Sim | None = None
+    footing: str | None = None
+    exact_because: str = ""
+
+    def __post_init__(self):
+        import re
+        if not re.fullmatch(r"[a-z0-9_]+", self.key):
+            raise ValueError(f"rule key={self.key!r} is not allowed; expected [a-z0-9_]+")
+        if self.exact_because:
+            if self.judge is not None or self.sim is not None:
+                raise ValueError(f"rule {self.key!r}: an exact row has neither judge nor sim")
+        elif self.judge is None or self.sim is None:
+            raise ValueError(f"rule {self.key!r} needs a judge and a calibration sim "
+                             "(or exact_because for a closed form)")
+
+    @property
+    def exact(self) -> bool:
+        return bool(self.exact_because)
+
+
+@dataclass
+class Measured:
+    """A rule's measurements with what the row needs besides them.
+
+    ``value``: what the judge takes (for exact rows: the number); ``fmt``: fields of the
+    claim and rule texts; ``arms``: name -> TrainState of the arms the rule compares.
+    """
+
+    value: Any
+    fmt: Mapping[str, Any] = field(default_factory=dict)
+    arms: Mapping[str, TrainState] = field(default_factory=dict)
+
+
+@dataclass
+class RuleBook:
+    """A chapter's rules (in table order), its replicate count and its untested claims."""
+
+    rules: list[Rule]
+    replicates: Callable[[Any], int]
+    not_tested: list[tuple[str, str]] = field(default_factory=list)
+    footing_share: float = 1.0   # share of an arm's members that must meet its criterion
+
+    def __post_init__(self):
+        keys = [r.key for r in self.rules]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"duplicate rule keys: {sorted(dup)}")
+
+    def __iter__(self):
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __getitem__(self, key: str) -> Rule:
+        for r in self.rules:
+            if r.key == key:
+                return r
+        raise KeyError(key)
+
+    @property
+    def calibrated(self) -> list[Rule]:
+        return [r for r in self.rules if not r.exact]
+
+    def judge(self, rule: Rule, measured) -> Judgement:
+        """Judge one rule's measurements, with its footing checked first."""
+        m = measured if isinstance(measured, Measured) else Measured(measured)
+        j = rule.judge(m.value)
+        if rule.footing and m.arms:
+            short = check_footing(rule.footing, m.arms, min_share=self.footing_share)
+            if short:
+                return Judgement(INCONCLUSIVE, j.estimate, j.picked, f"{UNDER_TRAINED}: {short}")
+        return j
+
+    def row(self, rule: Rule, measured, profile: str = "", seed: int = 0) -> Claim:
+        m = measured if isinstance(measured, Measured) else Measured(measured)
+        fmt = dict(m.fmt)
+        claim = rule.claim.format(**fmt) if fmt else rule.claim
+        text = rule.text.format(**fmt) if fmt else rule.text
+        if rule.exact:
+            v = float(m.value)
+            return Claim(claim, rule.source, v, v, v, EXACT, f"{text} (exact: {rule.exact_because})",
+                         profile, int(seed), rule.key)
+        j = self.judge(rule, m)
+        e = j.estimate
+        why = j.why
+        if not why and not _usable(e):
+            why = "no interval: fewer than two finite replicates behind the estimate"
+        if j.verdict in (REPRODUCED, NOT_REPRODUCED) and not _usable(e):
+            raise ValueError(f"rule {rule.key!r}: verdict {j.verdict!r} without a usable interval ({e})")
+        verdict = j.verdict
+        if verdict in (REPRODUCED, NOT_REPRODUCED) and e.low == e.high:
+            # every replicate gave the same value: a quantity that cannot vary belongs in an
+            # exact row (exact_because); one that should vary has a bug behind it
+            verdict, why = INCONCLUSIVE, ("zero-width interval: every replicate gave the same value "
+                                          f"{e.mean:.4g}; nothing to judge")
+        if j.picked is not None:
+            text = f"{text} (picked on other seeds: {j.picked})"
+        return Claim(claim, rule.source, e.mean, e.low, e.high, verdict, text, profile,
+                     int(seed), rule.key, why, replicate_sd(e))
+
+    def table(self, measurements: Mapping[str, Any], run=None) -> "ClaimsTable":
+        """The chapter's claims table: every rule with a measurement judged, in order; the
+        rules without one listed as switched off in this profile, then ``not_tested``."""
+        unknown = set(measurements) - {r.key for r in self.rules}
+        if unknown:
+            raise KeyError(f"measurements for undeclared rules: {sorted(unknown)}")
+        profile = getattr(run, "profile", "") if run is not None else ""
+        seed = getattr(run, "seed", 0) if run is not None else 0
+        rows = [self.row(r, measurements[r.key], profile, seed) for r in self.rules if r.key in measurements]
+        off = [(r.claim, "switched off in this profile") for r in self.rules if r.key not in measurements]
+        return ClaimsTable(rows, not_tested=off + list(self.not_tested))

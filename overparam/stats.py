@@ -1,6 +1,7 @@
 """Means with confidence intervals: the error bars of every figure and claim in the book."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,3 +83,37 @@ def diff_ci(a, b, level: float = 0.95) -> Estimate:
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = _st.t.ppf(0.5 + level / 2, dof) * se
     return Estimate(float(d), float(d - half), float(d + half), len(a) + len(b))
+
+
+# --------------------------------------------------------------------------- estimators
+# per-replicate measurements -> Estimate (the judges of overparam.claims take these)
+
+def mean_of(x) -> Estimate:
+    """Mean over replicates with its 95 % t-interval (``x``: one value per replicate)."""
+    return mean_ci(np.asarray(x, dtype=float).ravel())
+
+
+def paired(pair) -> Estimate:
+    """Mean over replicates of the paired difference ``a - b`` (``pair = (a, b)``)."""
+    a, b = pair
+    return mean_ci(np.asarray(a, dtype=float).ravel() - np.asarray(b, dtype=float).ravel())
+
+
+def welch(pair) -> Estimate:
+    """Difference of means ``mean(a) - mean(b)`` of two independent samples (Welch)."""
+    a, b = pair
+    return diff_ci(a, b)
+
+
+def proportion(cells) -> Estimate:
+    """Pooled share of True among ``cells`` with its Wilson interval (never zero width)."""
+    cells = np.asarray(cells, dtype=bool)
+    return wilson_ci(int(cells.sum()), cells.size)
+
+
+def replicate_sd(est: Estimate, level: float = 0.95) -> float:
+    """Spread of one replicate implied by an interval: half-width x sqrt(n) / t."""
+    if est.n < 2 or not all(math.isfinite(v) for v in (est.low, est.high)):
+        return float("nan")
+    t = _st.t.ppf(0.5 + level / 2, est.n - 1)
+    return float((est.high - est.low) / 2 * math.sqrt(est.n) / t)

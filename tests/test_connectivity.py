@@ -87,7 +87,7 @@ def _holds(P=3, rng=None):
     """Synthetic results where every claim of the source holds."""
     rng = rng or np.random.default_rng(0)
     w1 = 3.0 + 0.05 * rng.standard_normal(P)
-    bez = np.moveaxis(np.stack([_decay(w1), _decay(w1 + 0.6)]), 1, 2)     # b = 0.3
+    bez = np.moveaxis(np.stack([_decay(w1), _decay(w1 + 0.6 + 0.02 * rng.standard_normal(P))]), 1, 2)  # b ~ 0.3
     line = bez + 3 + 0.1 * rng.standard_normal(bez.shape)
     weight = 0.02 + 0.01 * rng.random(bez.shape)
     same = 0.5 * (line - 3)
@@ -103,9 +103,9 @@ def _fails(P=3, rng=None):
     rng = rng or np.random.default_rng(1)
     w1 = 3.0 + 0.05 * rng.standard_normal(P)
     bez = np.moveaxis(np.stack([_decay(w1 - 1.0), _decay(w1 + 0.4)]), 1, 2) + 1.0  # never below tol
-    line = bez - 0.5
-    weight = line + 0.3
-    same = line + 1.0
+    line = bez - 0.5 + 0.05 * rng.standard_normal(bez.shape)
+    weight = line + 0.3 + 0.05 * rng.standard_normal(bez.shape)
+    same = line + 1.0 + 0.05 * rng.standard_normal(bez.shape)
     gap = np.full(bez.shape + (2,), 0.01)
     return _grid(bez, line, weight, same, gap)
 
@@ -119,14 +119,16 @@ def test_claims_table_every_row_follows_its_rule_when_the_source_holds():
         assert verdicts[text] == C.REPRODUCED, key
     # measured values are the per-pair measurements' means
     rows = {c.claim: c for c in table.claims}
-    assert rows[K.TEXT["sqrt"]].measured == pytest.approx(0.3, abs=1e-9)
+    assert rows[K.TEXT["sqrt"]].measured == pytest.approx(0.3, abs=0.03)
     assert rows[K.TEXT["features"]].measured == pytest.approx(3.0 - 4.5, abs=0.1)
     assert table.not_tested and all(r for _, r in table.not_tested)
 
 
 def test_claims_table_rows_turn_when_the_source_fails():
     g = _fails()
-    res = ch.ConnectivityResults(g, _features(np.ones((3, 4, 3))), ch.PROFILES["smoke"])
+    rising = (1.0 + 0.1 * np.arange(4)[None, :, None]
+              + 0.01 * np.random.default_rng(2).standard_normal((3, 4, 3)))   # wider is worse
+    res = ch.ConnectivityResults(g, _features(rising), ch.PROFILES["smoke"])
     rows = {c.claim: c.verdict for c in ch.claims(res, RUN).claims}
     # flat feature barriers: more width does not help, so the compound trade-off fails
     for key in ("path", "bend", "dropout", "share", "wm", "entezari", "same", "tradeoff"):
@@ -142,8 +144,8 @@ def test_sqrt_rule_says_not_reproduced_for_linear_growth():
     bez = np.moveaxis(np.stack([_decay(w1, widths=(2, 4, 8, 16, 32, 64)),
                                 _decay(w1 + 2.0, widths=(2, 4, 8, 16, 32, 64))]), 1, 2)   # b = 1
     g = _grid(bez, bez + 1, bez + 1, widths=(2, 4, 8, 16, 32, 64))
-    assert K.rule_sqrt_n(K.sqrt_n_exponent(g)) == C.NOT_REPRODUCED
-    assert K.rule_positive(K.sqrt_n_exponent(g)) == C.REPRODUCED
+    assert K.RULES['sqrt'].judge(K.sqrt_n_exponent(g)).verdict == C.NOT_REPRODUCED
+    assert K.RULES['grows'].judge(K.sqrt_n_exponent(g)).verdict == C.REPRODUCED
 
 
 def test_smoke_run_paths_share_their_ends_and_the_table_is_complete():

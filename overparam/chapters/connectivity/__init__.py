@@ -9,11 +9,11 @@ against width, training-set size N, dropout stability and feature quality.
 - :mod:`.profiles` – :data:`PROFILES` (smoke / quick / full) of :class:`ConnectivityConfig`
 - :mod:`.experiments` – :func:`connectivity_grid`, :func:`feature_grid` (typed results)
 - :mod:`.figures` – ``plot_*``
-- :mod:`.claims` – :func:`claims` and the calibrated rules :data:`CHECKS`
+- :mod:`.verdicts` – :data:`RULES` (every claim, declared once), :func:`measure`, :func:`claims`
 
 Introduced in: Chapter 8
 """
-from .verdicts import CHECKS, claims, width_needed
+from .verdicts import RULES, claims, measure, width_needed
 from .experiments import (METHODS, ConnectivityResults, FeatureResult, GridResult, Task,
                           connectivity_grid, feature_grid, load_task, pair_paths, train_networks)
 from .figures import plot_barriers, plot_dropout, plot_features, plot_paths, plot_sqrt_n
@@ -21,7 +21,7 @@ from .limits import LIMITS, estimate_cost
 from .profiles import PROFILES, SOURCE, TOL, ConnectivityConfig
 
 __all__ = [
-    "CHECKS", "claims", "width_needed", "METHODS", "ConnectivityResults", "FeatureResult",
+    "RULES", "claims", "measure", "width_needed", "METHODS", "ConnectivityResults", "FeatureResult",
     "GridResult", "Task", "connectivity_grid", "feature_grid", "load_task", "pair_paths",
     "train_networks", "plot_barriers", "plot_dropout", "plot_features", "plot_paths",
     "plot_sqrt_n", "PROFILES", "SOURCE", "TOL", "ConnectivityConfig",
