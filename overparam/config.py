@@ -25,6 +25,8 @@ from typing import Any, Iterable, Mapping, TypeVar
 import numpy as np
 import torch
 
+from . import budget
+
 PROFILES = ("smoke", "quick", "full")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -87,13 +89,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_profile(profiles: Mapping[str, T], profile: str, **overrides: Any) -> T:
+def resolve_profile(profiles: Mapping[str, T], profile: str, *, device: Any = None,
+                    **overrides: Any) -> T:
     """Pick the profile's config and replace the fields given as non-None ``overrides``.
 
     ``profiles`` maps each name in :data:`PROFILES` to a frozen dataclass instance.
     A notebook passes its ``parameters``-cell knobs as overrides; ``None`` means "take
     the value from the profile". The dataclass's ``__post_init__`` validates the result,
     so a bad value raises a ValueError naming the parameter.
+
+    This is also where a chapter's size checks run (:mod:`overparam.budget`: its limits,
+    its memory and its estimated time against the cap), so that a notebook run by papermill
+    directly refuses the same values, with the same message, as ``python -m overparam``.
+    ``device``: where the run trains (default: the device of the last :func:`setup`, else
+    the CPU).
     """
     check_choice("profile", profile, PROFILES)
     base = profiles[profile]
@@ -102,8 +111,19 @@ def resolve_profile(profiles: Mapping[str, T], profile: str, **overrides: Any) -
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; allowed: {sorted(fields)}")
     # Lists (from papermill's -y YAML) become tuples so configs stay hashable.
-    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(base, **changes)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in given.items()}
+    module = budget.chapter_module(profiles)
+    if module is not None:  # before the config is built: a huge value is refused at once
+        budget.check_limits(module, profiles, given)
+    cfg = dataclasses.replace(base, **changes)
+    dev = resolve_device(device) if device is not None else _SETUP_DEVICE.get("device", torch.device("cpu"))
+    budget.check(profiles, profile, cfg, given, dev)
+    return cfg
+
+
+#: The device of the last :func:`setup` in this process (what :func:`resolve_profile` checks).
+_SETUP_DEVICE: dict[str, torch.device] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +151,7 @@ def setup(profile: str = "quick", device: str = "auto", seed: int = 0) -> Run:
     check_choice("profile", profile, PROFILES)
     dev = resolve_device(device)
     seed_everything(seed)
+    _SETUP_DEVICE["device"] = dev
     if dev.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         # one thread per chapter: the stacked engine keeps one core busy, and chapters
         # run side by side (--jobs) or next to JupyterLab; measured fastest on 2 cores

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from overparam.book import cli, registry, validate
+from overparam import budget
+from overparam.book import cli, registry
 
 REPO = Path(__file__).resolve().parents[1]
 GIB = 2**30
@@ -42,13 +43,13 @@ def test_every_profile_within_limits_and_memory(chapter):
     mod = chapter.load()
     for profile, cfg in mod.PROFILES.items():
         for name, bound in mod.LIMITS.items():
-            ints = validate._ints(getattr(cfg, name))
+            ints = budget._ints(getattr(cfg, name))
             if ints:
                 assert max(ints) <= bound, (profile, name, getattr(cfg, name), bound)
         need = mod.estimate_cost(cfg)
         assert isinstance(need, int) and need > 0, (profile, need)
-        budget = GPU_BUDGET if profile == "full" else CPU_BUDGET
-        assert need < budget, f"{profile}: {need / GIB:.1f} GiB"
+        cap = GPU_BUDGET if profile == "full" else CPU_BUDGET
+        assert need < cap, f"{profile}: {need / GIB:.1f} GiB"
 
 
 #: a knob per chapter whose growth must raise the estimate (members, widths or data)
@@ -85,7 +86,7 @@ def project(tmp_path, monkeypatch):
     monkeypatch.setenv("OVERPARAM_RESULTS", str(root / "results"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     # the estimate is judged against a fixed 8 GiB, whatever this machine has
-    monkeypatch.setattr(validate, "machine_memory", lambda device: (CPU_BUDGET, "memory"))
+    monkeypatch.setattr(budget, "machine_memory", lambda device: (CPU_BUDGET, "memory"))
     import papermill
 
     def boom(*a, **k):
@@ -146,3 +147,125 @@ def test_huge_value_refused_by_its_limit(project, capsys, tree, args, needles):
 ])
 def test_grid_beyond_memory_refused_by_its_estimate(project, capsys, tree, args, needles):
     refused(capsys, tree, project, args, *needles)
+
+
+# ----------------------------------------------------------------- the time estimate
+
+@pytest.fixture
+def probe_cache(tmp_path, monkeypatch):
+    """The probe's cache in a scratch file, the probe itself counted and fixed at 2x the reference."""
+    calls = []
+
+    def probe(device=None, repeats=3):
+        calls.append(device)
+        return 2 * budget.REFERENCE_PROBE_S
+    monkeypatch.setenv(budget.PROBE_CACHE_ENV, str(tmp_path / "probe.json"))
+    monkeypatch.setattr(budget, "probe_seconds", probe)
+    monkeypatch.delenv(budget.CONFIRM_ENV, raising=False)
+    monkeypatch.delenv(budget.MAX_HOURS_ENV, raising=False)
+    return calls
+
+
+def _estimate(chapter, **changes):
+    mod = registry.by_name(chapter).load()
+    cfg = dataclasses.replace(mod.PROFILES["quick"], **changes)
+    return budget.estimate_seconds(budget.chapter_module(mod.PROFILES), mod.PROFILES, cfg)
+
+
+def test_estimate_is_the_reference_time_scaled_by_machine_and_grid(probe_cache):
+    quick = _estimate("06_sparsifiers")
+    assert quick.factor == 2.0 and quick.growth == 1.0
+    assert quick.seconds == 2.0 * budget.MEASURED["sparsifiers"]
+    more = _estimate("06_sparsifiers", epochs=80)           # 10x the quick profile's epochs
+    assert more.growth == pytest.approx(10.0) and more.seconds == pytest.approx(10 * quick.seconds)
+    both = _estimate("06_sparsifiers", epochs=80, n_seeds=6)
+    assert both.growth == pytest.approx(20.0)
+    assert _estimate("06_sparsifiers", lr=0.1).growth == 1.0   # a float knob sizes no work
+    mod = registry.by_name("06_sparsifiers").load()
+    smoke = budget.estimate_seconds(budget.chapter_module(mod.PROFILES), mod.PROFILES, mod.PROFILES["smoke"])
+    assert smoke.seconds < quick.seconds
+    assert len(probe_cache) == 1, "the probe runs once per machine, then comes from the cache"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_chapter_has_a_reference_time_and_quick_is_far_below_the_cap(chapter, probe_cache):
+    est = _estimate(chapter.name)
+    assert est is not None and 0 < est.seconds < 3600, est
+
+
+def test_over_the_cap_is_one_line_naming_the_estimate_and_how_to_go_on(probe_cache, monkeypatch):
+    est = _estimate("06_sparsifiers", epochs=8000, n_seeds=30)
+    assert est.seconds > 12 * 3600
+    with pytest.raises(ValueError) as err:
+        budget.check_time(est, "quick", {"epochs": 8000, "n_seeds": 30})
+    msg = str(err.value)
+    assert "\n" not in msg
+    for needle in ("epochs=8000", "n_seeds=30", budget.duration(est.seconds), "12 h cap", "--yes",
+                   f"{budget.CONFIRM_ENV}=1", "--max-hours"):
+        assert needle in msg, (needle, msg)
+    monkeypatch.setenv(budget.CONFIRM_ENV, "1")
+    budget.check_time(est, "quick", {"epochs": 8000})               # confirmed: goes on
+    monkeypatch.delenv(budget.CONFIRM_ENV)
+    monkeypatch.setenv(budget.MAX_HOURS_ENV, str(est.seconds / 3600 * 1.01))
+    budget.check_time(est, "quick", {"epochs": 8000})               # under a raised cap
+    monkeypatch.setenv(budget.MAX_HOURS_ENV, "0.001")
+    with pytest.raises(ValueError, match="0.001 h cap"):
+        budget.check_time(_estimate("06_sparsifiers"), "quick", {})  # a lowered cap bites too
+
+
+def test_duration_reads_like_a_person_would_say_it():
+    assert [budget.duration(s) for s in (4.4, 80, 3 * 3600 + 65, 5 * 86400)] == \
+        ["4 s", "1 min 20 s", "3 h 01 min", "5 days"]
+
+
+DAYS = ["06", "--profile", "quick", "-p", "epochs", "8000", "-p", "n_seeds", "30"]
+
+
+def test_a_days_long_grid_stops_with_its_estimate(project, capsys, tree, probe_cache):
+    line = refused(capsys, tree, project, DAYS, "chapter 06_sparsifiers", "epochs=8000",
+                   "would take ~", "over the 12 h cap", "--yes")
+    assert "days" in line or " h " in line
+
+
+def test_yes_and_max_hours_let_it_pass_validation(project, probe_cache, monkeypatch):
+    entry = registry.by_name("06_sparsifiers")
+    params = {"epochs": 8000, "n_seeds": 30}
+    from overparam.book import validate
+
+    monkeypatch.setenv(budget.CONFIRM_ENV, "1")
+    est = validate.validate_request([entry], project / "notebooks", "quick", "cpu", 0, params)
+    assert est["06_sparsifiers"].seconds > 12 * 3600
+    code = cli.main(["--root", str(project), "run", *DAYS, "--max-hours", "-1"])
+    assert code == 2   # a bad cap is bad input
+
+
+def test_a_normal_run_prints_its_estimate_before_training(project, capsys, probe_cache, monkeypatch):
+    from overparam.book import runner
+
+    seen = []
+
+    def run_chapters(*a, **k):  # training would start here: what was printed by then?
+        seen.append((capsys.readouterr().out, k["estimates"]))
+        return []
+    monkeypatch.setattr(runner, "run_chapters", run_chapters)
+    assert cli.main(["--root", str(project), "run", "03", "06", "--jobs", "2"]) == 0
+    out, est = seen[0]
+    assert f"estimate: 03_double_descent ~ {budget.duration(est['03_double_descent'].seconds)} at quick" in out
+    assert "estimate: 06_sparsifiers ~" in out and "estimate: 2 chapters ~" in out
+
+
+def test_papermill_direct_is_refused_with_the_same_message(project, capsys, tree, probe_cache, tmp_path):
+    """The README's papermill example: the notebook's own profile resolution refuses the same
+    values as the CLI, with the same message (less the CLI's ``chapter NN_slug:`` prefix)."""
+    from papermill.exceptions import PapermillExecutionError
+    from papermill.execute import execute_notebook  # the fixture stubs only papermill's own name
+
+    cli_line = refused(capsys, tree, project, DAYS, "would take")
+    with pytest.raises(PapermillExecutionError) as err:
+        execute_notebook(str(REPO / "notebooks" / "06_sparsifiers.ipynb"),
+                                   str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                   parameters={"profile": "quick", "device": "cpu", "epochs": 8000,
+                                               "n_seeds": 30},
+                                   progress_bar=False, cwd=str(tmp_path))
+    assert err.value.ename == "ValueError"
+    assert cli_line == f"error: chapter 06_sparsifiers: {err.value.evalue}"

@@ -79,3 +79,14 @@ def cache_key(nb_path: Path, parameters: Mapping[str, Any], fingerprint: str | N
                        "package": package_fingerprint() if fingerprint is None else fingerprint},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def run_key(src: Path, profile: str, device: str, seed: int, params: Mapping[str, Any],
+            package: str | None = None) -> str:
+    """The cache key of running notebook ``src`` with these parameters on this machine
+    (``device`` resolved: "auto" becomes cpu or cuda:0)."""
+    from .. import config
+
+    injected = {"profile": profile, "device": str(config.resolve_device(device)),
+                "seed": int(seed), **dict(params)}
+    return cache_key(src, injected, package)

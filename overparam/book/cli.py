@@ -2,9 +2,9 @@
 
     python -m overparam run [CHAPTER ...] [--profile quick] [--device auto] [--seed N]
                             [--force] [--jobs N] [--backend local|ray [--address A]]
-                            [-p NAME VALUE ...]
+                            [--yes] [--max-hours H] [-p NAME VALUE ...]
     python -m overparam book [--profile P] [--device D] [--seed N] [--force] [--jobs N]
-                             [--backend local|ray [--address A]]
+                             [--backend local|ray [--address A]] [--yes] [--max-hours H]
     python -m overparam book --edition published
     python -m overparam publish [CHAPTER ...] [--dest DIR] [--from DIR]
     python -m overparam status
@@ -15,6 +15,10 @@
 good runs of ``book/chapters/`` into it (or merges a published folder sent back by a GPU
 machine, ``--from``). See :mod:`.edition`.
 
+Before training, each chapter to run prints its estimated time on this machine
+(:mod:`overparam.budget`); a chapter estimated over the cap (12 h; ``--max-hours``) is
+refused like bad input unless ``--yes``.
+
 Bad input (unknown profile or chapter, a device that is not present, a bad ``-p`` value,
 a size the machine cannot hold) prints one line ``error: ...`` naming the parameter and
 the allowed values, exits with 2 and writes nothing. A failed chapter gives exit code 1;
@@ -23,11 +27,12 @@ Ctrl-C gives one line and exit code 130.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
-from .. import config
-from . import build, pages, registry, runner, validate
+from .. import budget, config
+from . import build, estimate, pages, registry, runner, validate
 from .paths import default_paths, write_atomic
 
 BACKENDS = ("local", "ray")
@@ -51,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="chapters run side by side (default: one per CPU core; up to 4 on a GPU)")
         sp.add_argument("--backend", default="local",
                         help="local (processes on this machine) or ray (one Ray task per chapter)")
+        sp.add_argument("--yes", action="store_true",
+                        help="run even when a chapter's time estimate is over the cap")
+        sp.add_argument("--max-hours", default=None,
+                        help=f"the cap on one chapter's estimated time, in hours (default "
+                             f"{budget.DEFAULT_MAX_HOURS:g}; ${budget.MAX_HOURS_ENV})")
         sp.add_argument("--address", default=None,
                         help="Ray cluster to join with --backend ray ('auto', host:port; default: "
                              "$RAY_ADDRESS or a local Ray)")
@@ -91,12 +101,19 @@ def _jobs(text: str | None, device: str, n: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 a chapter or the build failed, 2 bad input)."""
     args = _parser().parse_args(argv)
+    saved = {k: os.environ.get(k) for k in (budget.CONFIRM_ENV, budget.MAX_HOURS_ENV)}
     try:
         return _main(args)
     except KeyboardInterrupt:
         print("interrupted: the last good pages are kept; run the command again to resume",
               file=sys.stderr)
         return 130
+    finally:  # --yes and --max-hours hold for this command only
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -143,14 +160,21 @@ def _main(args: argparse.Namespace) -> int:
         print(f"book: {index}")
         return 1 if code else 0
 
+    # the kernels read these too (papermill passes the environment on): one check, two paths
+    if args.yes:
+        os.environ[budget.CONFIRM_ENV] = "1"
+    if args.max_hours is not None:
+        os.environ[budget.MAX_HOURS_ENV] = str(args.max_hours)
     try:  # validate everything before anything runs or is written
+        budget.max_hours()
         seed = validate.check_seed(args.seed)
         config.resolve_device(args.device)
         avail = registry.available(paths.notebooks)
         chosen = registry.resolve(getattr(args, "chapters", []), avail)
         params = validate.clean_params(getattr(args, "parameter", []))
-        validate.validate_request(chosen, paths.notebooks, args.profile, args.device, seed, params,
-                                  names=[n for n, _ in getattr(args, "parameter", [])])
+        estimates = validate.validate_request(chosen, paths.notebooks, args.profile, args.device,
+                                              seed, params,
+                                              names=[n for n, _ in getattr(args, "parameter", [])])
         jobs = _jobs(args.jobs, args.device, len(chosen))
         config.check_choice("backend", args.backend, BACKENDS)
         if args.address is not None and args.backend != "ray":
@@ -168,6 +192,9 @@ def _main(args: argparse.Namespace) -> int:
     if not chosen:
         print(f"no chapter notebooks in {paths.notebooks}")
     names = [c.name for c in chosen]
+    for line in estimate.estimate_lines(paths, names, estimates, args.profile, args.device, seed,
+                                        params, args.force, jobs):
+        print(line, flush=True)
     if args.backend == "ray":
         from . import ray_backend
 
@@ -175,7 +202,7 @@ def _main(args: argparse.Namespace) -> int:
                                            args.force, address=args.address)
     else:
         results = runner.run_chapters(paths, names, args.profile, args.device, seed, params,
-                                      args.force, jobs=jobs)
+                                      args.force, jobs=jobs, estimates=estimates)
     code = 1 if any(r.status == "failed" for r in results) else 0
     if any(r.status == "interrupted" for r in results):
         raise KeyboardInterrupt

@@ -12,7 +12,7 @@ kept: ``book/published/`` is the one place executed notebooks are committed.
 ``NN_slug.run.json``
     its run record: profile, device, GPU, torch, CUDA, date, duration, the commit of the
     code that produced it and the fingerprints of what it depended on (notebook, the
-    chapter's own code, the whole package: :func:`.runner.fingerprints`);
+    chapter's own code, the whole package: :func:`.facts.fingerprints`);
 
 and ``edition.json``: per chapter, the outcome of its latest attempt (``ok``, ``failed``,
 ``missing`` = not run or did not finish in time), with the date.

@@ -41,9 +41,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable, Mapping, Sequence
 
-#: Integer knobs without a declared limit may be at most this many times the largest
-#: value that any profile of the chapter uses.
-FALLBACK_FACTOR = 100
+from ..budget import FALLBACK_FACTOR  # noqa: F401 - re-exported for the docs above
 EXTRA_ENV = "OVERPARAM_EXTRA_CHAPTERS"
 
 

@@ -23,17 +23,17 @@ import dataclasses
 import datetime as _dt
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .. import __version__, config
+from .. import config
 from ..claims import CLAIMS_MIME
 from . import cache, registry
+from .estimate import eta_line
+from .facts import environment_facts, fingerprints, source_commit
 from ..atomicio import remove_stale_temps, temp_prefix
 from .paths import (METADATA_KEY, Paths, chapter_title, message_page, read_meta, write_atomic,
                     write_nb_atomic)
@@ -101,53 +101,6 @@ class LineStream:
             self.write("\n")
 
 
-def environment_facts(device: str) -> dict:
-    """Versions and hardware of this run: Python, torch, CUDA, GPU name, resolved device."""
-    import torch
-
-    resolved = config.resolve_device(device)
-    gpu = torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else ""
-    return {"device_resolved": str(resolved), "python": platform.python_version(),
-            "torch": torch.__version__, "cuda": torch.version.cuda or "",
-            "gpu": gpu, "overparam": __version__, "host_cpus": os.cpu_count()}
-
-
-def source_commit(root: Path) -> dict:
-    """The commit of the code that runs: ``{"commit": sha, "commit_dirty": bool | None}``.
-
-    ``$OVERPARAM_COMMIT`` wins (a copy of the tree without ``.git``, e.g. on the GPU
-    machine, gets it from the script that sent the tree: ``sha`` or ``sha+dirty``); else
-    ``git rev-parse HEAD`` in ``root``, dirty when ``overparam/`` or ``notebooks/`` differ
-    from it; else empty.
-    """
-    env = os.environ.get("OVERPARAM_COMMIT", "").strip()
-    if env:
-        sha, _, flag = env.partition("+")
-        return {"commit": sha, "commit_dirty": flag == "dirty"}
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10)
-        if sha.returncode != 0:
-            return {"commit": "", "commit_dirty": None}
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "overparam", "notebooks"],
-                               cwd=root, capture_output=True, text=True, timeout=10)
-        return {"commit": sha.stdout.strip(), "commit_dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": "", "commit_dirty": None}
-
-
-def fingerprints(src: Path, chapter: str, package: str | None = None) -> dict:
-    """What a run depends on, hashed part by part (to tell later *what* changed since).
-
-    ``notebook`` (cells without outputs), ``chapter_code`` (the chapter's own module) and
-    ``package`` (every result-relevant source, :func:`cache.package_fingerprint`).
-    """
-    entry = _entry(chapter)
-    return {"notebook": cache.notebook_fingerprint(src),
-            "chapter_code": cache.module_fingerprint(entry.module if entry else ""),
-            "package": cache.package_fingerprint() if package is None else package}
-
-
 def extract_claims(nb: Any) -> list[dict] | None:
     """The claims payload (mime :data:`CLAIMS_MIME`) of an executed notebook (last wins), or None."""
     found = None
@@ -165,6 +118,15 @@ def extract_claims(nb: Any) -> list[dict] | None:
             if isinstance(row.get(k), str) and row[k].strip().lower() in ("nan", "inf", "-inf", "+inf"):
                 row[k] = float(row[k])
     return rows
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the kernels): a run's own CPU time,
+    which another program's load on the machine does not inflate as it does wall time."""
+    import resource
+
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
 def _error_line(ename: str, evalue: str) -> str:
@@ -290,7 +252,7 @@ def run_chapter(paths: Paths, chapter: str, profile: str, device: str, seed: int
     facts = environment_facts(device)
     injected = {"profile": profile, "device": device, "seed": int(seed), **params}
     package = cache.package_fingerprint()
-    key = cache.cache_key(src, {**injected, "device": facts["device_resolved"]}, package)
+    key = cache.run_key(src, profile, device, seed, params, package)
     paths.chapters.mkdir(parents=True, exist_ok=True)
     with chapter_lock(paths, chapter, log):
         remove_stale_temps(paths.chapters)
@@ -325,7 +287,7 @@ def _execute(paths: Paths, chapter: str, src: Path, out: Path, tmp: Path, inject
     # make that this interpreter, so the kernel sees the same packages as the runner.
     env_path = os.environ.get("PATH", "")
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env_path
-    started = time.time()
+    started, cpu0 = time.time(), _children_cpu()
     error: BaseException | None = None
     try:
         papermill.execute_notebook(str(src), str(tmp), parameters=injected, kernel_name="python3",
@@ -342,7 +304,7 @@ def _execute(paths: Paths, chapter: str, src: Path, out: Path, tmp: Path, inject
     duration = time.time() - started
     meta = {"chapter": chapter, "key": key, "profile": profile, "device": device,
             "seed": int(injected["seed"]), "parameters": params, **facts,
-            "duration_s": round(duration, 2),
+            "duration_s": round(duration, 2), "cpu_s": round(_children_cpu() - cpu0, 2),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "ok": error is None}
     try:
@@ -447,8 +409,10 @@ def _whole_line(text: str) -> None:
 
 def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: str, seed: int,
                  params: Mapping[str, Any] | None = None, force: bool = False,
-                 log=print, jobs: int = 1) -> list[ChapterResult]:
-    """Run chapters, printing ``[i/n] chapter started`` and ``... done in 12.3 s``.
+                 log=print, jobs: int = 1,
+                 estimates: Mapping[str, Any] | None = None) -> list[ChapterResult]:
+    """Run chapters, printing ``[i/n] chapter started`` and ``... done in 12.3 s, eta ~ 40 s``
+    (the eta from ``estimates``, :func:`.estimate.eta_line`).
 
     ``jobs > 1`` runs up to ``jobs`` chapters at once, each in its own process (and on a
     CPU with one thread each, unless ``OMP_NUM_THREADS`` says otherwise). A failing chapter
@@ -461,8 +425,9 @@ def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: st
         for i, chapter in enumerate(chapters, 1):
             log(f"[{i}/{n}] {chapter} started (profile={profile}, device={device}, seed={seed})")
             res = run_chapter(paths, chapter, profile, device, seed, params, force, log=log)
-            log(f"[{i}/{n}] {chapter} {res.describe()} (elapsed {time.time() - start:.0f} s)")
             results.append(res)
+            eta = eta_line([r.chapter for r in results], chapters, estimates, 1)
+            log(f"[{i}/{n}] {chapter} {res.describe()} (elapsed {time.time() - start:.0f} s{eta})")
         return results
 
     import multiprocessing as mp
@@ -484,7 +449,8 @@ def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: st
             except Exception as err:  # noqa: BLE001 - a worker that died
                 res = ChapterResult(ch, "failed", error=_error_line(type(err).__name__, str(err)))
             done[ch] = res
-            log(f"[{i}/{n}] {ch} {res.describe()} (elapsed {time.time() - start:.0f} s)")
+            eta = eta_line(list(done), chapters, estimates, jobs)
+            log(f"[{i}/{n}] {ch} {res.describe()} (elapsed {time.time() - start:.0f} s{eta})")
     return [done[ch] for ch in chapters]
 
 

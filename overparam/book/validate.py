@@ -5,20 +5,19 @@
 value raises one ValueError naming the parameter and the allowed values, which the CLI
 prints as ``error: ...`` with exit code 2.
 
-Beyond types and ranges (the chapter's config dataclass validates its own fields), it
-bounds sizes (issue 12): a chapter module's ``estimate_cost(config)`` against the
-machine's memory, its ``LIMITS``, and for integer knobs without a declared limit at most
-:data:`registry.FALLBACK_FACTOR` times the largest value any profile uses.
+Beyond types, it resolves each chapter's profile with the values given through
+:func:`overparam.config.resolve_profile`, which is where the notebook resolves it too: the
+config's own checks, the chapter's size limits, its memory and its estimated time against
+the cap (:mod:`overparam.budget`) are the same for ``python -m overparam`` and for papermill.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .. import config
-from .registry import FALLBACK_FACTOR, Chapter
+from .. import budget, config
+from .registry import Chapter
 
 #: Names every chapter's parameters cell holds; they are set with --profile/--device/--seed.
 COMMON_PARAMETERS = ("profile", "device", "seed")
@@ -82,31 +81,6 @@ def notebook_parameters(nb_path: Path) -> list[str]:
     return names
 
 
-def machine_memory(device: str) -> tuple[int, str]:
-    """Bytes of memory a run on ``device`` can use, and what they are (for the message)."""
-    dev = config.resolve_device(device)
-    if dev.type == "cuda":
-        import torch
-
-        return int(torch.cuda.get_device_properties(dev).total_memory), "GPU memory"
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")), "memory"
-    except (ValueError, OSError, AttributeError):  # not POSIX: no bound from here
-        return 2**62, "memory"
-
-
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB"
-
-
-def _ints(value: Any) -> list[int] | None:
-    """The integers of an int or a list/tuple of ints (None if it is not one)."""
-    vals = value if isinstance(value, (list, tuple)) else [value]
-    if vals and all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
-        return list(vals)
-    return None
-
-
 def _check_type(name: str, value: Any, example: Any) -> None:
     """The ``-p`` value has the kind of the profile's value (list for a list, ...)."""
     if example is None:
@@ -133,42 +107,9 @@ def _check_type(name: str, value: Any, example: Any) -> None:
                          + (f" like {example!r}" if example != "" else ""))
 
 
-def _check_limits(chapter: Chapter, module: Any, table: Mapping[str, Any],
-                  overrides: Mapping[str, Any]) -> None:
-    """Integer knobs at most their declared ``LIMITS`` or FALLBACK_FACTOR x the profiles' largest."""
-    limits = dict(getattr(module, "LIMITS", {}) or {})
-    for name, value in overrides.items():
-        ints = _ints(value)
-        if ints is None:
-            continue
-        if name in limits:
-            bound, why = int(limits[name]), f"the chapter's limit for {name}"
-        else:
-            seen = [max(v) for cfg in table.values()
-                    if (v := _ints(getattr(cfg, name, None))) is not None and v]
-            if not seen:
-                continue
-            bound = FALLBACK_FACTOR * max(max(seen), 1)
-            why = f"{FALLBACK_FACTOR} x the largest value of any profile ({max(seen)})"
-        if max(ints) > bound:
-            raise ValueError(f"{name}={value!r} is too large: at most {bound} ({why})")
-
-
-def _check_cost(chapter: Chapter, module: Any, cfg: Any, device: str,
-                overrides: Mapping[str, Any]) -> None:
-    estimate = getattr(module, "estimate_cost", None)
-    if estimate is None:
-        return
-    need = float(estimate(cfg))
-    have, what = machine_memory(device)
-    if need > have:
-        named = ", ".join(f"{k}={v!r}" for k, v in overrides.items()) or "the profile"
-        raise ValueError(f"chapter {chapter.name}: {named} would need about {_gb(need)}, more than "
-                         f"this machine's {_gb(have)} of {what}; choose smaller values")
-
-
 def validate_request(chapters: Sequence[Chapter], notebooks: Path, profile: str, device: str,
-                     seed: Any, params: Mapping[str, Any], names: Sequence[str] = ()) -> None:
+                     seed: Any, params: Mapping[str, Any],
+                     names: Sequence[str] = ()) -> dict[str, budget.Estimate | None]:
     """Check every input of a run before anything executes or is written.
 
     Parameters
@@ -185,11 +126,16 @@ def validate_request(chapters: Sequence[Chapter], notebooks: Path, profile: str,
     params : mapping
         ``-p`` values (parsed, None already dropped). Each must be a parameter of every
         chapter's notebook; a profile field is type-checked against the profile's value,
-        validated by ``config.resolve_profile`` (the config's ``__post_init__``), bounded by
-        the chapter's ``LIMITS`` (or the fallback) and its ``estimate_cost``.
+        validated by ``config.resolve_profile`` (the config's ``__post_init__``, the
+        chapter's ``LIMITS`` or the fallback, its ``estimate_cost`` and its time estimate).
     names : sequence of str
         Every ``-p`` name given, including those whose empty value was dropped: an empty
         value counts as no ``-p``, but a name that is no parameter is still an error.
+
+    Returns
+    -------
+    dict
+        Per chapter name, its time estimate on this machine (None: no reference time).
 
     Raises
     ------
@@ -199,6 +145,7 @@ def validate_request(chapters: Sequence[Chapter], notebooks: Path, profile: str,
     config.check_choice("profile", profile, config.PROFILES)
     config.resolve_device(device)
     check_seed(seed)
+    estimates: dict[str, budget.Estimate | None] = {}
     asked = list(dict.fromkeys([*params, *names]))  # names given an empty value count too
     for name in asked:
         if name in COMMON_PARAMETERS:
@@ -223,13 +170,15 @@ def validate_request(chapters: Sequence[Chapter], notebooks: Path, profile: str,
                 raise ValueError(f"{name}={value!r} is not allowed for chapter {chapter.name}; "
                                  f"expected a {kind.__name__}")
         if not table:
+            estimates[chapter.name] = None
             continue
         overrides = {k: v for k, v in params.items() if k in fields}
         try:
             for k, v in overrides.items():
                 _check_type(k, v, getattr(table[profile], k))
-            _check_limits(chapter, module, table, overrides)
-            cfg = config.resolve_profile(table, profile, **overrides)
+            cfg = config.resolve_profile(table, profile, device=device, **overrides)
         except (ValueError, TypeError) as err:
             raise ValueError(f"chapter {chapter.name}: {err}") from None
-        _check_cost(chapter, module, cfg, device, overrides)
+        estimates[chapter.name] = budget.estimate_seconds(
+            budget.chapter_module(table), table, cfg, config.resolve_device(device))
+    return estimates
