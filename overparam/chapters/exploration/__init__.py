@@ -1,7 +1,8 @@
 """Chapter 1: over-parameterization as exploration (the 1101 CNN and the AND net).
 
 Public API: :data:`PROFILES`, the experiments (:func:`run_chapter` and the sweeps it
-runs), the figures (``plot_*``), and :func:`claims` with its calibrated :data:`CHECKS`.
+runs), the figures (``plot_*``), and the claims: :data:`RULES` (every claim, declared once), :func:`measure`,
+:func:`claims`.
 Source: rom1mouret/exploration.
 """
 from .profiles import PROFILES, SOURCE, ExplorationConfig
@@ -12,8 +13,8 @@ from .experiments import (BASELINES, CANDIDATES, ExplorationResults, KernelAnaly
                           handset_and_margin, kernel_analysis, macro_f1, more_draws,
                           optimizer_study, pick_best, run_chapter, sweep_and, sweep_cnn,
                           train_online, validation_1101)
-from .verdicts import (CHECKS, DRAWS_TOL, NOT_TESTED, Judged, claims, matched_random_conv,
-                     optimizer_measurements, pooled_draws, rule_difference, rule_hyper,
-                     rule_more_draws, rule_optimizer)
+from .verdicts import (DRAWS_TOL, NOT_TESTED, RULES, claims, matched_random_conv, measure,
+                       optimizer_measurements, pooled_draws, rule_hyper, rule_more_draws,
+                       rule_optimizer)
 from .figures import (handset_summary, kernel_summary, optimizer_table, plot_and_sweep,
                       plot_cnn_sweep, plot_kernels, plot_more_draws, plot_optimizers, sweep_table)
