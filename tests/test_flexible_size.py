@@ -1,6 +1,7 @@
 """Chapter 5 (flexible size): profiles, bad parameters, the smoke run end to end, every row of
 the claims table, and rules that can pass and fail."""
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -64,32 +65,40 @@ def test_smoke_results_have_their_shapes(smoke):
 def test_every_row_of_the_claims_table(smoke):
     run = config.Run("smoke", config.resolve_device("cpu"), 0)
     table = fx.claims(smoke, run)
+    measured = fx.measure(smoke)
+    assert [c.key for c in table.claims] == [r.key for r in fx.RULES if r.key in measured]
     assert len(table.claims) == 23 and table.not_tested
     for c in table.claims:
         assert c.verdict in C.VERDICTS and c.profile == "smoke" and c.claim and c.rule
+        assert "{" not in c.claim and "{" not in c.rule
         if c.verdict == C.EXACT:
             assert c.ci_low == c.measured == c.ci_high
         elif c.verdict in (C.REPRODUCED, C.NOT_REPRODUCED):
             assert c.ci_low <= c.measured <= c.ci_high
     assert table.claims[0].measured == 1.0           # the journal's NaN gradients
     assert table.claims[1].measured < 1e-6           # closed form = numerical integral
+    json.loads(table.to_json())
+
+
+def _verdict(key, m):
+    return fx.RULES[key].judge(m).verdict
 
 
 def test_the_size_rules_can_pass_and_fail():
     same = np.array([0.02, -0.03, 0.01, 0.0])
     stays = np.array([0.9, 0.95, 1.0, 0.92])
-    assert FC.rule_same_size(same) == C.REPRODUCED
-    assert FC.rule_same_size(stays) == C.NOT_REPRODUCED
-    assert FC.rule_erratum((stays, np.full(4, 0.3) + [0, .01, .02, .03])) == C.REPRODUCED
-    assert FC.rule_erratum((same, np.array([-0.5, -0.4, -0.45, -0.5]))) == C.NOT_REPRODUCED
+    assert _verdict("same_size", same) == C.REPRODUCED
+    assert _verdict("same_size", stays) == C.NOT_REPRODUCED
+    assert _verdict("erratum", (stays, np.full(4, 0.3) + [0, .01, .02, .03])) == C.REPRODUCED
+    assert _verdict("erratum", (same, np.array([-0.5, -0.4, -0.45, -0.5]))) == C.NOT_REPRODUCED
     # traces sampled at steps 0..8: logarithmic growth (equal per doubling) vs linear growth
     steps = np.arange(9.0)
     logtr = np.stack([10 * np.log2(1 + steps) + e for e in (0, 0.3, -0.2)])
     lintr = np.stack([5 * steps + e for e in (0, 0.3, -0.2)])
-    assert FC.rule_log_growth(FC.doubling_ratio(logtr)) == C.REPRODUCED
-    assert FC.rule_log_growth(FC.doubling_ratio(lintr)) == C.NOT_REPRODUCED
+    assert _verdict("log_growth", FC.doubling_ratio(logtr)) == C.REPRODUCED
+    assert _verdict("log_growth", FC.doubling_ratio(lintr)) == C.NOT_REPRODUCED
     flat = np.stack([np.full(9, 50.0) + e for e in (0, 0.3, -0.2)])
-    assert FC.rule_log_growth(FC.doubling_ratio(flat)) != C.REPRODUCED
+    assert _verdict("log_growth", FC.doubling_ratio(flat)) != C.REPRODUCED
 
 
 def test_best_static_width_is_picked_on_the_other_seeds():
@@ -98,7 +107,10 @@ def test_best_static_width_is_picked_on_the_other_seeds():
     np.testing.assert_allclose(FC.loo_best(static), [0.5, 0.8, 0.7])
 
 
-def test_every_rule_of_the_table_has_a_check():
-    assert len(fx.CHECKS) == 19
-    for chk in fx.CHECKS:
-        assert chk.n_seeds == fx.PROFILES["quick"].n_seeds
+def test_every_rule_is_declared_once_with_a_source_and_a_calibration():
+    keys = [r.key for r in fx.RULES]
+    assert len(keys) == len(set(keys)) == 25
+    for r in fx.RULES:
+        assert r.source and "issue" not in r.source.lower()
+        assert r.exact or r.sim is not None
+    assert [r.key for r in fx.RULES if r.exact] == ["naive_nan", "closed_form"]

@@ -8,9 +8,10 @@ static one, why does the size plateau (L2), and does it keep growing without L2?
 Source: a 2017 research journal (cite key ``journal2017activations``).
 
 Layout: :mod:`.profiles` (PROFILES), :mod:`.experiments` (runs and result dataclasses),
-:mod:`.figures` (plot_*), :mod:`.claims` (the rules, ``CHECKS`` and ``claims``).
+:mod:`.figures` (plot_*), :mod:`.verdicts` (:data:`RULES`, every claim declared once,
+:func:`measure`, :func:`claims`).
 """
-from .verdicts import CHECKS, NOT_TESTED, claims
+from .verdicts import RULES, claims, measure
 from .experiments import *  # noqa: F401,F403
 from .experiments import __all__ as _exp_all
 from .figures import *  # noqa: F401,F403
@@ -18,6 +19,6 @@ from .figures import __all__ as _fig_all
 from .limits import LIMITS, estimate_cost
 from .profiles import PROFILES, SOURCE, TASKS, FlexConfig
 
-__all__ = ["PROFILES", "LIMITS", "estimate_cost", "SOURCE", "TASKS", "FlexConfig", "CHECKS",
-           "NOT_TESTED", "claims",
+__all__ = ["PROFILES", "LIMITS", "estimate_cost", "SOURCE", "TASKS", "FlexConfig", "RULES",
+           "claims", "measure",
            *_exp_all, *_fig_all]
