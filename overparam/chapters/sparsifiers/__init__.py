@@ -6,9 +6,9 @@ L1 gates against network slimming and hard-concrete L0 gates (:mod:`.others`).
 
 The chapter's shape: :data:`PROFILES` (:mod:`.profiles`); experiments returning result
 dataclasses (:mod:`.experiments`, bundled in :class:`SparsifierResults`); figures
-(:mod:`.figures`); :func:`claims` and the calibration :data:`CHECKS` (:mod:`.claims`).
+(:mod:`.figures`); :func:`claims`, :func:`measure` and the rules :data:`RULES` (:mod:`.verdicts`).
 """
-from .verdicts import CHECKS, NOT_TESTED, SparsifierResults, claims
+from .verdicts import RULES, SparsifierResults, claims, measure
 from .experiments import (CompressResult, GrowthResult, MemoryResult, SweepResult, compress_vs_static,
                           growth_by_blocks, lambda_sweep, load_set, member_seeds, memory_compare,
                           slow_gates, start_sweep)
@@ -19,7 +19,7 @@ from .limits import LIMITS, estimate_cost
 from .profiles import COMPRESS_SETS, PROFILES, SOURCE, SparsifierConfig
 
 __all__ = [
-    "CHECKS", "NOT_TESTED", "SparsifierResults", "claims", "CompressResult", "GrowthResult",
+    "RULES", "SparsifierResults", "claims", "measure", "CompressResult", "GrowthResult",
     "MemoryResult", "SweepResult", "compress_vs_static", "growth_by_blocks", "lambda_sweep",
     "load_set", "member_seeds", "memory_compare", "slow_gates", "start_sweep", "plot_compress",
     "plot_growth", "plot_memory", "plot_starts", "plot_sweep", "plot_training", "COMPRESS_SETS",
