@@ -1,6 +1,5 @@
 """Chapter 7 experiments on a tiny config: shapes, controls, tables, claims, validation."""
 import dataclasses
-import importlib
 
 import matplotlib
 import numpy as np
@@ -15,7 +14,6 @@ matplotlib.use("Agg")
 TINY = dataclasses.replace(K.PROFILES["smoke"], widths=(12, 8), steps=30, eval_every=10,
                            supermask_steps=30, rewind_steps=(0, 5), late_step=5,
                            small_widths=(6, 4), target_width=4)
-KC = importlib.import_module("overparam.chapters.lottery_tickets.verdicts")
 RUN = config.Run("smoke", "cpu", 0)
 
 
@@ -106,15 +104,14 @@ def test_instability_and_movement_shapes(res):
 
 def test_every_claim_row_is_recomputed_from_the_measurements(res):
     table = K.claims(res, RUN)
-    meas = K.measurements(res)
+    meas = K.measure(res)
     rules = [r for r in K.RULES if r.key in meas]
     assert len(table.claims) == len(rules) == len(K.RULES)
     for row, rule in zip(table.claims, rules):
-        est = rule.estimate(meas[rule.key])
-        assert row.claim == rule.claim
-        assert row.measured == pytest.approx(est.mean, nan_ok=True)
-        judge = C.judge_above if rule.side == "above" else C.judge_below
-        assert row.verdict == judge(est, rule.threshold)
+        j = K.RULES.judge(rule, meas[rule.key])
+        assert row.key == rule.key and row.claim == rule.claim
+        assert row.measured == pytest.approx(j.estimate.mean, nan_ok=True)
+        assert row.verdict == j.verdict or (row.verdict == C.INCONCLUSIVE and row.why)
     R, g = TINY.rounds, res.stage.groups["large_final"]
     a, b = meas["reinit"]
     assert np.array_equal(a, res.stage.imp.test_acc[R, g]) and np.array_equal(b, res.controls.test_acc[R - 1])
@@ -122,12 +119,13 @@ def test_every_claim_row_is_recomputed_from_the_measurements(res):
 
 
 def test_supermask_rule_uses_the_source_gap():
-    assert KC.RULE["supermask"].threshold == pytest.approx(0.024)
+    rule = K.RULES["supermask"]
+    assert rule.judge.threshold == pytest.approx(0.024)
     n = 5
     close = (np.full(n, 0.97) + [0.001, -0.001, 0, 0.002, -0.002], np.full(n, 0.96))
     far = (np.full(n, 0.97) + [0.001, -0.001, 0, 0.002, -0.002], np.full(n, 0.93))
-    assert KC.RULE["supermask"].judge(close) == C.REPRODUCED
-    assert KC.RULE["supermask"].judge(far) == C.NOT_REPRODUCED
+    assert rule.judge(close).verdict == C.REPRODUCED
+    assert rule.judge(far).verdict == C.NOT_REPRODUCED
 
 
 def test_bigger_nets_compared_at_one_common_count(res):

@@ -11,9 +11,9 @@ MNIST-1D) and the line from a large-batch solution to its small-batch continuati
 - :mod:`.training`: stacked SGD through the engine's loop, the blob task, spectrum helpers
 - :mod:`.experiments`: one function per section, each returning a result dataclass
 - :mod:`.figures`: ``plot_*`` and the SGD/GD table
-- :mod:`.claims`: the rules, :func:`claims` and :data:`CHECKS`
+- :mod:`.verdicts`: the rules :data:`RULES`, :func:`measure` and :func:`claims`
 """
-from .verdicts import CHECKS, NOT_TESTED, claims, count_ratio, loss_spread
+from .verdicts import RULES, claims, count_ratio, loss_spread, measure
 from .experiments import (TALK_MISCLASSIFICATIONS, BulkResult, Curves, FluctuationResult,
                           GaussNewtonResult, LargeSmallResult, SgdGdResult, SpectraResults,
                           SweepResult, bulk_and_outliers, gauss_newton_split, heldout_loglik_diff,
@@ -27,7 +27,7 @@ from .training import (Trained, blob_arch, count_outliers, outlier_window, sgd_s
                        spectrum_of, stacked_loss, top_of, train_blobs)
 
 __all__ = [
-    "CHECKS", "NOT_TESTED", "claims", "count_ratio", "loss_spread", "TALK_MISCLASSIFICATIONS",
+    "RULES", "claims", "count_ratio", "loss_spread", "measure", "TALK_MISCLASSIFICATIONS",
     "BulkResult", "Curves", "FluctuationResult", "GaussNewtonResult", "LargeSmallResult",
     "SgdGdResult", "SpectraResults", "SweepResult", "bulk_and_outliers", "gauss_newton_split",
     "heldout_loglik_diff", "large_then_small", "match_train_error", "outliers_vs_classes",

@@ -10,7 +10,7 @@ Introduced in: Chapter 7
 """
 from __future__ import annotations
 
-from .verdicts import (CHECKS, NOT_TESTED, RULES, Results, Rule, claims, measurements,
+from .verdicts import (RULES, Results, claims, measure,
                      pick_on_other_seeds)
 from .experiments import (Bigger, Controls, ImpStage, Matching, Movement, matching, pct_remaining,
                           run_bigger, run_controls, run_imp, weight_movement)
@@ -37,7 +37,7 @@ def run_all(cfg: TicketsConfig, device="cpu", seed: int = 0) -> Results:
 
 
 __all__ = [
-    "CHECKS", "NOT_TESTED", "RULES", "Results", "Rule", "claims", "measurements", "pick_on_other_seeds",
+    "RULES", "Results", "claims", "measure", "pick_on_other_seeds",
     "Bigger", "Controls", "ImpStage", "Matching", "Movement", "matching", "pct_remaining", "run_bigger",
     "run_controls", "run_imp", "weight_movement", "ZHOU_MNIST_FC", "AtInit", "Instability", "Malach",
     "Supermasks", "Transfer", "run_instability", "run_malach", "run_pai", "run_supermasks", "run_transfer",

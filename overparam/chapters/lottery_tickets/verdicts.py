@@ -1,9 +1,8 @@
-"""Chapter 7 claims: each rule a pure function of per-seed measurements, each calibrated.
+"""Chapter 7 claims: per-seed measurements and the chapter's rules, declared once.
 
-:data:`RULES` lists every claim (text, source, rule, how its estimate is computed from
-the per-seed measurements, threshold and side); :func:`claims` measures them from a
-:class:`Results` bundle and judges them with the same functions; :data:`CHECKS` declares
-for every rule the simulated measurements of :mod:`overparam.calibration`.
+:data:`RULES` declares every claim (stable key, text, source, judge, calibration);
+:func:`measure` turns a :class:`Results` bundle into the per-seed measurements, by key;
+:func:`claims` judges them.
 
 Points picked from the data (the best pruning round of the untrained masks) are picked on
 the other seeds and measured on the held-out one (:func:`pick_on_other_seeds`); every other
@@ -15,12 +14,10 @@ Introduced in: Chapter 7
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
 
 import numpy as np
 
-from ...calibration import Check
-from ...claims import ClaimsTable, judge_above, judge_below, make_claim
+from ...claims import Above, Below, ClaimsTable, Rule, RuleBook, Sim, mean_of, paired
 from ...config import Run
 from ...stats import Estimate, mean_ci
 from .experiments import Bigger, Controls, ImpStage, Matching, Movement
@@ -73,17 +70,6 @@ def pick_on_other_seeds(curves: np.ndarray) -> np.ndarray:
     return c[np.argmax(others, axis=0), np.arange(S)]
 
 
-def est_value(x) -> Estimate:
-    """Mean over seeds with its 95 % interval."""
-    return mean_ci(np.asarray(x, float))
-
-
-def est_diff(pair) -> Estimate:
-    """Mean over seeds of the paired difference a - b."""
-    a, b = pair
-    return mean_ci(np.asarray(a, float) - np.asarray(b, float))
-
-
 def est_picked(curves) -> Estimate:
     """Mean over seeds of :func:`pick_on_other_seeds`."""
     return mean_ci(pick_on_other_seeds(curves))
@@ -95,72 +81,78 @@ def est_picked_diff(pair) -> Estimate:
     return mean_ci(pick_on_other_seeds(a) - pick_on_other_seeds(b))
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One claim's rule: estimate from per-seed measurements, then a side of a threshold."""
 
-    key: str
-    claim: str
-    source: str
-    text: str
-    estimate: Callable[[Any], Estimate]
-    threshold: float
-    side: str = "above"
+# --------------------------------------------------------------------------- calibration
 
-    def judge(self, measurements) -> str:
-        est = self.estimate(measurements)
-        return (judge_above if self.side == "above" else judge_below)(est, self.threshold)
+# Seed spread (sd over seeds) of each rule's per-seed measurement at quick: the largest sd of
+# the quick runs with seeds 0, 1 and 2 (5 seeds each) and, for the rows that existed before
+# the redesign, of the earlier quick run with seed 1, rounded up.
+SPREAD = {"lth": 0.006, "reinit": 0.008, "faster": 100.0, "long": 0.015, "random": 0.045, "late": 0.01,
+          "bigger": 0.008, "movement": 0.01, "magnitude_increase": 0.008, "chance": 0.03,
+          "signed_constant": 0.025, "supermask": 0.015, "malach": 0.017, "snip": 0.017, "optimizers": 0.09,
+          "datasets": 0.07, "stable_init": 0.004, "stable_later": 0.002}
+# Effect of the size the source claims (in the rule's units, on the claim's side of the threshold).
+EFFECT = {"lth": 0.01, "reinit": 0.03, "faster": 100.0, "long": 0.03, "random": 0.03, "late": 0.02,
+          "bigger": 0.02, "movement": 0.3, "magnitude_increase": 0.01, "chance": 0.79 - 0.30,
+          "signed_constant": 0.863 - 0.793, "supermask": ZHOU_GAP - (0.977 - 0.964), "malach": 0.01,
+          "snip": 0.03, "optimizers": 0.03, "datasets": 0.03, "stable_init": 0.02, "stable_later": 0.04}
+_NOTE = ("sd {sd:g} = the quick runs' seed spread of this measurement; effect {eff:g} "
+         "(source: {why})")
+_WHY = {"chance": "Zhou's MNIST FC 79.3 % vs the 30 % bar", "signed_constant": "Zhou's 86.3 - 79.3 %",
+        "supermask": "Zhou's learned mask ⊙ S.C. gap, 1.3 pp", "faster": "Frankle & Carbin's speed-up, "
+        "about a quarter of training"}
+
+
+def _paired(delta: float, sd: float):
+    """Two arms whose per-seed difference a - b is N(delta, sd)."""
+    def draw(rng, n, cfg):
+        b = rng.normal(0.9, 0.02, n)
+        return b + rng.normal(delta, sd, n), b
+    return draw
+
+
+def _single(mean: float, sd: float):
+    return lambda rng, n, cfg: rng.normal(mean, sd, n)
+
+
+def _curves(top: float, sd: float, drop: float = 0.1):
+    """(R, S) untrained-mask accuracies: a peak of height ``top`` at a random round, other
+    rounds ``drop`` lower, noise ``sd``; ``top`` at the threshold makes every round at most it."""
+    def draw(rng, n, cfg):
+        base = np.full(cfg.rounds, top - drop)
+        base[rng.integers(cfg.rounds)] = top
+        return base[:, None] + rng.normal(0, sd, (cfg.rounds, n))
+    return draw
+
+
+def _curve_pair(delta: float, sd: float):
+    def draw(rng, n, cfg):
+        shape = rng.uniform(0.3, 0.8, cfg.rounds)[:, None]
+        common = rng.normal(0, sd, (1, n))
+        b = shape + common + rng.normal(0, sd / 2, (cfg.rounds, n))
+        return b + delta + rng.normal(0, sd / 2, (cfg.rounds, n)), b
+    return draw
+
+
+def _sim(key: str, threshold: float, kind: str, sign: float = 1.0) -> Sim:
+    """The rule's null (at the threshold), effect and reversed effect, of the measurement's shape."""
+    sd, eff = SPREAD[key], EFFECT[key]
+    mk = {"paired": lambda d: _paired(threshold + d, sd), "value": lambda d: _single(threshold + d, sd),
+          "picked": lambda d: _curves(threshold + d, sd),
+          "picked_pair": lambda d: _curve_pair(threshold + d, sd)}[kind]
+    note = _NOTE.format(sd=sd, eff=eff, why=_WHY.get(key, "assumed, of the order of the gaps in the paper's figures"))
+    return Sim(mk(0.0), mk(sign * eff), mk(-sign * eff), note)
+
+
+def _rule(key, claim, source, text, threshold, kind="paired", side="above") -> Rule:
+    est = {"paired": paired, "value": mean_of, "picked": est_picked, "picked_pair": est_picked_diff}[kind]
+    judge = (Above if side == "above" else Below)(threshold, est)
+    return Rule(key, claim, source, text, judge, _sim(key, threshold, kind, 1.0 if side == "above" else -1.0))
 
 
 FC = "Frankle & Carbin 2019 [11]"
 ZHOU = "Zhou et al. 2019 [13]"
-RULES = [
-    Rule("lth", "A winning ticket reaches the dense network's test accuracy in no more iterations "
-         "(the lottery ticket hypothesis; ticket of about 13 % of the weights)", FC,
-         "ticket - dense accuracy, both at the dense net's early-stopping iteration, > -0.01",
-         est_diff, -MATCH_MARGIN),
-    Rule("reinit", "Winning tickets beat the same mask re-initialized (sparsest round)", FC,
-         "ticket - re-init accuracy > 0", est_diff, 0.0),
-    Rule("faster", "Tickets learn faster than the same mask re-initialized", FC,
-         "re-init - ticket iterations to the validation threshold > 0 (censored at the end)", est_diff, 0.0),
-    Rule("long", "Better, not only faster: the ticket's edge survives longer training",
-         "this chapter's control", "long ticket - long re-init accuracy > 0", est_diff, 0.0),
-    Rule("random", "Randomly pruned networks do worse than tickets", FC,
-         "ticket - random pruning accuracy > 0", est_diff, 0.0),
-    Rule("late", "Late resetting beats rewinding to 0 at the sparsest level", "Frankle et al. 2019/2020",
-         "late - rewind-0 accuracy > 0", est_diff, 0.0),
-    Rule("bigger", "Tickets from a bigger starting net are better at equal remaining weights", FC,
-         "big-start - small-start accuracy at the smallest common count > 0", est_diff, 0.0),
-    Rule("movement", "Ticket weights move more during training than the rest, at equal final magnitude", FC,
-         "movement ticket / pruned weights in the same |w_final| bins > 1 (sparsest ticket)", est_value, 1.0),
-    Rule("magnitude_increase", "magnitude_increase works as well as large_final (within 1 pp or better)", ZHOU,
-         "magnitude_increase - large_final accuracy > -0.01", est_diff, -MATCH_MARGIN),
-    Rule("chance", "Untrained: a ticket mask on its initial weights is far above chance", ZHOU,
-         "mask ⊙ init accuracy (round picked on the other seeds) > 3 x chance = 0.30", est_picked,
-         FAR_ABOVE * CHANCE),
-    Rule("signed_constant", "Untrained: mask ⊙ signed constant beats mask ⊙ init", ZHOU,
-         "accuracy difference (each arm's round picked on the other seeds) > 0", est_picked_diff, 0.0),
-    Rule("supermask", "A learned supermask on random weights comes within the source's gap (2.4 pp) "
-         "of trained weights", f"{ZHOU} (95.3 vs 97.7, MNIST FC)",
-         "trained - learned-mask accuracy < 0.024", est_diff, ZHOU_GAP, "below"),
-    Rule("malach", "Pruning alone is enough: a mask over a random net of depth 2 matches a trained "
-         "net of depth 1", "Malach et al. 2020 [14]",
-         "learned-mask (depth 2) - trained target (depth 1) accuracy > -0.01", est_diff, -MATCH_MARGIN),
-    Rule("snip", "IMP tickets beat SNIP pruning at init at the same sparsity",
-         "Lee et al. 2019; Frankle et al. 2021", "IMP - SNIP accuracy > 0", est_diff, 0.0),
-    Rule("optimizers", "A ticket found with one optimizer (Adam) beats a random mask under another (SGD)",
-         "Morcos et al. 2019 [15]", "transferred - random accuracy > 0", est_diff, 0.0),
-    Rule("datasets", "A ticket found on one data set beats a random mask on another "
-         "(digits 0-4 -> 5-9)", "Morcos et al. 2019 [15]",
-         "transferred - random-mask accuracy on the target (sparsest) > 0", est_diff, 0.0),
-    Rule("stable_init", "A LeNet-size net is stable already at init (error barrier at k = 0 below 2 pp)",
-         "Frankle et al. 2020", "barrier at k = 0 < 0.02", est_value, 0.02, "below"),
-    Rule("stable_later", "The sparse ticket becomes more stable when rewound later", "Frankle et al. 2020",
-         "barrier(k = 0) - barrier(k = last) > 0", est_diff, 0.0),
-]
-RULE = {r.key: r for r in RULES}
-
-NOT_TESTED = [
+_NOT_TESTED = [
     ("Over-parameterization keeps every weight vector close to its initialization (Du et al.)",
      "a theorem about gradient descent on one-hidden-layer nets; chapter 2's landscape tools, not pruning"),
     ("DWR learned masks (dynamic weight rescaling) beat plain learned masks", "the slides show the table "
@@ -174,7 +166,53 @@ NOT_TESTED = [
 ]
 
 
-def measurements(res: Results) -> dict:
+
+RULES = RuleBook([
+    _rule("lth", "A winning ticket reaches the dense network's test accuracy in no more iterations "
+          "(the lottery ticket hypothesis; ticket of about 13 % of the weights)", FC,
+          "ticket - dense accuracy, both at the dense net's early-stopping iteration, > -0.01", -MATCH_MARGIN),
+    _rule("reinit", "Winning tickets beat the same mask re-initialized (sparsest round)", FC,
+          "ticket - re-init accuracy > 0", 0.0),
+    _rule("faster", "Tickets learn faster than the same mask re-initialized", FC,
+          "re-init - ticket iterations to the validation threshold > 0 (censored at the end)", 0.0),
+    _rule("long", "Better, not only faster: the ticket's edge survives longer training",
+          "this chapter's control", "long ticket - long re-init accuracy > 0", 0.0),
+    _rule("random", "Randomly pruned networks do worse than tickets", FC,
+          "ticket - random pruning accuracy > 0", 0.0),
+    _rule("late", "Late resetting beats rewinding to 0 at the sparsest level", "Frankle et al. 2019/2020",
+          "late - rewind-0 accuracy > 0", 0.0),
+    _rule("bigger", "Tickets from a bigger starting net are better at equal remaining weights", FC,
+          "big-start - small-start accuracy at the smallest common count > 0", 0.0),
+    _rule("movement", "Ticket weights move more during training than the rest, at equal final magnitude", FC,
+          "movement ticket / pruned weights in the same |w_final| bins > 1 (sparsest ticket)", 1.0, "value"),
+    _rule("magnitude_increase", "magnitude_increase works as well as large_final (within 1 pp or better)",
+          ZHOU, "magnitude_increase - large_final accuracy > -0.01", -MATCH_MARGIN),
+    _rule("chance", "Untrained: a ticket mask on its initial weights is far above chance", ZHOU,
+          "mask ⊙ init accuracy (round picked on the other seeds) > 3 x chance = 0.30",
+          FAR_ABOVE * CHANCE, "picked"),
+    _rule("signed_constant", "Untrained: mask ⊙ signed constant beats mask ⊙ init", ZHOU,
+          "accuracy difference (each arm's round picked on the other seeds) > 0", 0.0, "picked_pair"),
+    _rule("supermask", "A learned supermask on random weights comes within the source's gap (2.4 pp) "
+          "of trained weights", f"{ZHOU} (95.3 vs 97.7, MNIST FC)",
+          "trained - learned-mask accuracy < 0.024", ZHOU_GAP, side="below"),
+    _rule("malach", "Pruning alone is enough: a mask over a random net of depth 2 matches a trained "
+          "net of depth 1", "Malach et al. 2020 [14]",
+          "learned-mask (depth 2) - trained target (depth 1) accuracy > -0.01", -MATCH_MARGIN),
+    _rule("snip", "IMP tickets beat SNIP pruning at init at the same sparsity",
+          "Lee et al. 2019; Frankle et al. 2021", "IMP - SNIP accuracy > 0", 0.0),
+    _rule("optimizers", "A ticket found with one optimizer (Adam) beats a random mask under another (SGD)",
+          "Morcos et al. 2019 [15]", "transferred - random accuracy > 0", 0.0),
+    _rule("datasets", "A ticket found on one data set beats a random mask on another "
+          "(digits 0-4 -> 5-9)", "Morcos et al. 2019 [15]",
+          "transferred - random-mask accuracy on the target (sparsest) > 0", 0.0),
+    _rule("stable_init", "A LeNet-size net is stable already at init (error barrier at k = 0 below 2 pp)",
+          "Frankle et al. 2020", "barrier at k = 0 < 0.02", 0.02, "value", "below"),
+    _rule("stable_later", "The sparse ticket becomes more stable when rewound later", "Frankle et al. 2020",
+          "barrier(k = 0) - barrier(k = last) > 0", 0.0),
+], replicates=lambda cfg: cfg.n_seeds, not_tested=_NOT_TESTED)
+
+
+def measure(res: Results) -> dict:
     """Per-seed measurements of every rule, by rule key (what the judges take).
 
     Introduced in: Chapter 7
@@ -213,88 +251,8 @@ def measurements(res: Results) -> dict:
 
 
 def claims(res: Results, run: Run) -> ClaimsTable:
-    """The chapter's claims table: every rule measured and judged (verdicts computed).
+    """The chapter's claims table, every verdict computed by a rule of :data:`RULES`.
 
     Introduced in: Chapter 7
     """
-    meas = measurements(res)
-    rows = []
-    for rule in RULES:
-        if rule.key not in meas:
-            continue
-        m = meas[rule.key]
-        rows.append(make_claim(rule.claim, rule.source, rule.estimate(m), rule.judge(m), rule.text,
-                               run.profile, run.seed))
-    skipped = [(r.claim, "switched off in this profile") for r in RULES if r.key not in meas]
-    return ClaimsTable(rows, not_tested=skipped + NOT_TESTED)
-
-
-# --------------------------------------------------------------------------- calibration
-
-# Seed spread (sd over seeds) of each rule's per-seed measurement at quick: the largest sd of
-# the quick runs with seeds 0, 1 and 2 (5 seeds each) and, for the rows that existed before
-# the redesign, of the earlier quick run with seed 1, rounded up.
-SPREAD = {"lth": 0.006, "reinit": 0.008, "faster": 100.0, "long": 0.015, "random": 0.045, "late": 0.01,
-          "bigger": 0.008, "movement": 0.01, "magnitude_increase": 0.008, "chance": 0.03,
-          "signed_constant": 0.025, "supermask": 0.015, "malach": 0.017, "snip": 0.017, "optimizers": 0.09,
-          "datasets": 0.07, "stable_init": 0.004, "stable_later": 0.002}
-# Effect of the size the source claims (in the rule's units, on the claim's side of the threshold).
-EFFECT = {"lth": 0.01, "reinit": 0.03, "faster": 100.0, "long": 0.03, "random": 0.03, "late": 0.02,
-          "bigger": 0.02, "movement": 0.3, "magnitude_increase": 0.01, "chance": 0.79 - 0.30,
-          "signed_constant": 0.863 - 0.793, "supermask": ZHOU_GAP - (0.977 - 0.964), "malach": 0.01,
-          "snip": 0.03, "optimizers": 0.03, "datasets": 0.03, "stable_init": 0.02, "stable_later": 0.04}
-_NOTE = ("sd {sd:g} = the quick runs' seed spread of this measurement; effect {eff:g} "
-         "(source: {why})")
-_WHY = {"chance": "Zhou's MNIST FC 79.3 % vs the 30 % bar", "signed_constant": "Zhou's 86.3 - 79.3 %",
-        "supermask": "Zhou's learned mask ⊙ S.C. gap, 1.3 pp", "faster": "Frankle & Carbin's speed-up, "
-        "about a quarter of training"}
-
-
-def _paired(delta: float, sd: float, n: int):
-    """Two arms whose per-seed difference a - b is N(delta, sd)."""
-    def draw(rng):
-        b = rng.normal(0.9, 0.02, n)
-        return b + rng.normal(delta, sd, n), b
-    return draw
-
-
-def _single(mean: float, sd: float, n: int):
-    return lambda rng: rng.normal(mean, sd, n)
-
-
-def _curves(top: float, sd: float, n: int, rounds: int, drop: float = 0.1):
-    """(R, S) untrained-mask accuracies: a peak of height ``top`` at a random round, other
-    rounds ``drop`` lower, noise ``sd``; ``top`` at the threshold makes every round at most it."""
-    def draw(rng):
-        base = np.full(rounds, top - drop)
-        base[rng.integers(rounds)] = top
-        return base[:, None] + rng.normal(0, sd, (rounds, n))
-    return draw
-
-
-def _curve_pair(delta: float, sd: float, n: int, rounds: int):
-    def draw(rng):
-        shape = rng.uniform(0.3, 0.8, rounds)[:, None]
-        common = rng.normal(0, sd, (1, n))
-        b = shape + common + rng.normal(0, sd / 2, (rounds, n))
-        return b + delta + rng.normal(0, sd / 2, (rounds, n)), b
-    return draw
-
-
-def _check(rule: Rule, n: int, rounds: int) -> Check:
-    sd, eff = SPREAD[rule.key], EFFECT[rule.key]
-    sign = 1.0 if rule.side == "above" else -1.0
-    t = rule.threshold
-    note = _NOTE.format(sd=sd, eff=eff, why=_WHY.get(rule.key, "assumed, of the order of the gaps in the paper's figures"))
-    if rule.estimate is est_diff:
-        mk = lambda d: _paired(t + d, sd, n)  # noqa: E731
-    elif rule.estimate is est_value:
-        mk = lambda d: _single(t + d, sd, n)  # noqa: E731
-    elif rule.estimate is est_picked:
-        mk = lambda d: _curves(t + d, sd, n, rounds)  # noqa: E731
-    else:
-        mk = lambda d: _curve_pair(t + d, sd, n, rounds)  # noqa: E731
-    return Check(rule.claim, rule.judge, mk(0.0), mk(sign * eff), mk(-sign * eff), n, note)
-
-
-CHECKS = [_check(r, PROFILES["quick"].n_seeds, PROFILES["quick"].rounds) for r in RULES]
+    return RULES.table(measure(res), run)
