@@ -26,7 +26,6 @@ KNOWN_CYCLES = {
 KNOWN_LONG = {
     "overparam/gates.py": "owned by the engine's owner",
     "overparam/engine/sweep.py": "owned by the engine's owner",
-    "overparam/chapters/exploration/experiments.py": "owned by the chapter's owner",
 }
 
 

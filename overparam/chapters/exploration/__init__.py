@@ -7,12 +7,11 @@ Source: rom1mouret/exploration.
 """
 from .profiles import PROFILES, SOURCE, ExplorationConfig
 from .limits import LIMITS, estimate_cost
-from .experiments import (BASELINES, CANDIDATES, ExplorationResults, KernelAnalysis, OptimizerStudy,
-                          SweepResult, accuracy_1101, and_skip_rule, draws_estimate,
-                          handset_1101_accuracy, handset_and_f1, handset_and_f1_exact,
-                          handset_and_margin, kernel_analysis, macro_f1, more_draws,
-                          optimizer_study, pick_best, run_chapter, sweep_and, sweep_cnn,
-                          train_online, validation_1101)
+from .sweeps import (BASELINES, CANDIDATES, SweepResult, accuracy_1101, and_skip_rule, macro_f1,
+                     sweep_and, sweep_cnn, train_online, validation_1101)
+from .analyses import (KernelAnalysis, draws_estimate, handset_1101_accuracy, handset_and_f1,
+                       handset_and_f1_exact, handset_and_margin, kernel_analysis, more_draws)
+from .experiments import ExplorationResults, OptimizerStudy, optimizer_study, pick_best, run_chapter
 from .verdicts import (DRAWS_TOL, NOT_TESTED, RULES, claims, matched_random_conv, measure,
                        optimizer_measurements, pooled_draws, rule_hyper, rule_more_draws,
                        rule_optimizer)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...stats import mean_ci
-from .experiments import ExplorationResults, KernelAnalysis, OptimizerStudy
+from .analyses import KernelAnalysis
+from .experiments import ExplorationResults, OptimizerStudy
 
 _LABELS = {"naive": "Naive CNN", "random_conv": "RandomConv", "hyper": "HyperNetwork"}
 

@@ -1,0 +1,266 @@
+"""Chapter 1 sweeps: hundreds of trainings per grid point of the 1101 CNN and the AND net.
+
+Every grid point trains hundreds of independent networks. They run as one stacked
+computation (``overparam.models.Stacked*``), members of all sizes in one stack, through
+the book's one training loop :func:`overparam.engine.loop.fit`.
+Source: rom1mouret/exploration (README, ``eval_cnn.py``, ``eval_bool.py``).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...config import generator, log
+from ...data import make_and_task, make_pattern_1101
+from ...engine.loop import FitResult, fit
+from ...engine.optim import StackedOptimizer, make_optimizer
+from ...models import StackedCNN, StackedHyperBoolNet, StackedHyperCNN, StackedMLP1
+from ...stats import mean_ci, wilson_ci
+
+CANDIDATES = ("momentum", "adam", "rmsprop")  # the "other PyTorch optimizers" (momentum 0.9)
+#: The source's own recipes (eval_cnn.py, eval_bool.py): the baseline of the optimizer study.
+BASELINES = {"cnn": ("momentum", 0.1, 0.5), "and": ("sgd", 0.1, 0.0)}
+
+# --------------------------------------------------------------------------- training
+
+
+def train_online(model, sample: Callable[[], tuple[torch.Tensor, torch.Tensor]], steps: int,
+                 optimizer: StackedOptimizer, *, seed_dim: int = 0,
+                 skip: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 generator: torch.Generator | None = None, nan_guard: str = "freeze",
+                 label: str = "train") -> FitResult:
+    """Train every member of a stacked model on freshly sampled batches, BCE with logits.
+
+    A thin wrapper over :func:`overparam.engine.loop.fit`: the batch of a step is
+    ``(X, y, z)``, the skip rule is fit's ``active=`` hook.
+
+    Parameters
+    ----------
+    model : Stacked
+        Stacked model; its trainable tensors are updated in place.
+    sample : callable
+        Returns ``(X, y)`` with X of shape (n_models, batch, ...) and y (n_models, batch).
+    steps : int
+        Iterations; each draws a new batch per member.
+    optimizer : StackedOptimizer over ``model.trained_parameters()``
+    seed_dim : int
+        For hypernetworks: draw a seed z ~ N(0, I) of this size per member and step.
+    skip : callable, optional
+        Maps y to a bool tensor (n_models,) of members that take the step (the AND rule);
+        a skipped member's moments and step count stay untouched.
+    nan_guard : passed to :func:`fit` ("freeze": a diverged member is zeroed and stops)
+
+    Returns
+    -------
+    FitResult; ``taken`` (n_models,) counts the steps each member took.
+
+    Introduced in: Chapter 1
+    """
+    model.requires_grad_()
+    names = model.trainable
+    M = model.n_models
+
+    def batch(_step):
+        X, y = sample()
+        z = torch.randn(M, seed_dim, generator=generator, device=X.device) if seed_dim else None
+        return X, y, z
+
+    def loss(params, b):
+        model.params.update(zip(names, params))
+        X, y, z = b
+        return F.binary_cross_entropy_with_logits(model(X, z), y, reduction="none").mean(-1)
+
+    active = None if skip is None else (lambda b: skip(b[1]))
+    res = fit(model.trained_parameters(), loss, batch, optimizer, steps, active=active,
+              nan_guard=nan_guard, label=label)
+    for k in names:
+        model.params[k] = model.params[k].detach()
+    if res.diverged.any():
+        log.info(f"  {label}: {int(res.diverged.sum())} of {M} members diverged (frozen at 0)")
+    return res
+
+
+@torch.no_grad()
+def accuracy_1101(model, X: torch.Tensor, y: torch.Tensor, chunk: int = 64,
+                  batch: int = 250) -> torch.Tensor:
+    """Accuracy (n_models,) of every member on a shared validation set X (n, length).
+
+    Members and examples are taken in chunks so the position-wise responses, the
+    costly part (n * positions * filters per member), stay in cache.
+    """
+    out = []
+    for s in range(0, model.n_models, chunk):
+        sub = model.select(s, s + chunk)
+        hits = sum(((sub(X[b:b + batch]) > 0).float() == y[b:b + batch]).float().sum(-1)
+                   for b in range(0, len(y), batch))
+        out.append(hits / len(y))
+    return torch.cat(out)
+
+
+@dataclass
+class SweepResult:
+    """Per-member outcome of a stacked sweep (arrays of length n_members).
+
+    Introduced in: Chapter 1
+    """
+
+    kind: str
+    sizes: np.ndarray          # n_filters or width of each member
+    n_trained: np.ndarray      # trained parameters of each member
+    score: np.ndarray          # accuracy (CNN) or macro-F1 (AND)
+    success: np.ndarray        # bool: perfect score (CNN) or F1 >= 0.99 (AND)
+    lr: np.ndarray | None = None   # learning rate of each member
+    diverged: np.ndarray | None = None
+    model: object = field(repr=False, default=None)
+    seconds: float = 0.0
+
+    def by_size(self, what: str = "score") -> dict[int, np.ndarray]:
+        """``score`` (or ``success`` as 0/1) grouped by size, in member order."""
+        x = getattr(self, what).astype(float)
+        return {int(s): x[self.sizes == s] for s in np.unique(self.sizes)}
+
+    def summary(self) -> list[dict]:
+        """Rows (size, n_trained, mean, ci_low, ci_high, success rate and its Wilson CI)."""
+        rows = []
+        for s in np.unique(self.sizes):
+            sel = self.sizes == s
+            e = mean_ci(self.score[sel])
+            w = wilson_ci(int(self.success[sel].sum()), int(sel.sum()))
+            rows.append(dict(kind=self.kind, size=int(s), n_trained=int(self.n_trained[sel][0]),
+                             mean=e.mean, ci_low=e.low, ci_high=e.high, success=w.mean,
+                             success_low=w.low, success_high=w.high, n=int(sel.sum())))
+        return rows
+
+
+def validation_1101(n_pairs: int, seed: int, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The shared 1101 validation set: ``n_pairs`` negatives then positives, fixed by ``seed``."""
+    return make_pattern_1101(n_pairs, generator=generator(seed, "1101 validation", device),
+                             device=device)
+
+
+def _grid(sizes: Sequence[int], n_runs: int, lr) -> tuple[list[int], list[float]]:
+    """Member sizes and learning rates: for each lr, for each size, ``n_runs`` members."""
+    lrs = [float(v) for v in (lr if isinstance(lr, (list, tuple)) else [lr])]
+    return ([s for _ in lrs for s in sizes for _ in range(n_runs)],
+            [v for v in lrs for s in sizes for _ in range(n_runs)])
+
+
+def _optimizer(model, name, lrs, momentum, device):
+    lr = lrs[0] if len(set(lrs)) == 1 else torch.tensor(lrs, device=device)
+    # the sources' "sgd" is plain SGD: a momentum belongs to "momentum" only
+    return make_optimizer(model.trained_parameters(), name, lr, stacked=True,
+                          momentum=momentum if name == "momentum" else None)
+
+
+def sweep_cnn(kind: str, sizes: Sequence[int], n_runs: int, *, steps: int = 100,
+              n_val_pairs: int = 1000, optimizer: str = "momentum",
+              lr: float | Sequence[float] = 0.1, momentum: float = 0.5, seed: int = 0,
+              stream: str | None = None, device="cpu") -> SweepResult:
+    """Train ``n_runs`` members per size of a 1101 model as one stack; score on fresh pairs.
+
+    Parameters
+    ----------
+    kind : "naive", "random_conv" or "hyper"
+    sizes : n_filters values (ignored for "hyper", which has one kernel)
+    optimizer, lr, momentum : the source uses SGD with lr 0.1, momentum 0.5; ``lr`` may be
+        a list: then every size gets ``n_runs`` members per learning rate
+    stream : name of the random stream (initial values, data, seeds z); default the kind
+
+    Returns
+    -------
+    SweepResult; ``success`` is 100 % validation accuracy.
+
+    Introduced in: Chapter 1
+    """
+    if kind not in ("naive", "random_conv", "hyper"):
+        raise ValueError(f"kind={kind!r} is not allowed; choose one of: 'naive', 'random_conv', 'hyper'")
+    t0 = time.perf_counter()
+    g = generator(seed, stream or f"1101 {kind}", device)
+    member_sizes, member_lrs = _grid([1] if kind == "hyper" else list(sizes), n_runs, lr)
+    M = len(member_sizes)
+    if kind == "hyper":
+        model = StackedHyperCNN(M, generator=g, device=device)
+        n_trained = np.full(M, StackedHyperCNN.n_generated)
+    else:
+        model = StackedCNN(member_sizes, random_conv=(kind == "random_conv"), generator=g, device=device)
+        n_trained = model.n_trained.numpy()
+    opt = _optimizer(model, optimizer, member_lrs, momentum, device)
+    fitted = train_online(model, lambda: make_pattern_1101(1, generator=g, device=device, batch_shape=(M,)),
+                          steps, opt, seed_dim=2 if kind == "hyper" else 0, generator=g,
+                          label=f"1101 {kind}")
+    Xv, yv = validation_1101(n_val_pairs, seed, device)
+    acc = accuracy_1101(model, Xv, yv).cpu().numpy()
+    res = SweepResult(kind, np.asarray(member_sizes), n_trained, acc, acc == 1.0,
+                      np.asarray(member_lrs), fitted.diverged, model, time.perf_counter() - t0)
+    log.info(f"  1101 {kind}: {M} trainings in {res.seconds:.1f} s")
+    return res
+
+
+def and_skip_rule(y: torch.Tensor) -> torch.Tensor:
+    """The source's rule: a member takes the step only if >= 25 % of its batch is positive."""
+    return y.sum(-1) >= y.shape[-1] / 4
+
+
+@torch.no_grad()
+def macro_f1(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Macro-averaged F1 of binary predictions, per member.
+
+    Parameters
+    ----------
+    pred : bool Tensor (n_models, n)
+    y : Tensor (n,) or (n_models, n) of 0/1
+
+    Returns
+    -------
+    Tensor (n_models,), the mean of the F1 of class 1 and of class 0 (as sklearn's
+    ``f1_score(average="macro")``; a class with no predictions and no labels scores 0).
+    Introduced in: Chapter 1
+    """
+    y = y.bool().expand_as(pred)
+    f1s = []
+    for p, t in ((pred, y), (~pred, ~y)):
+        tp = (p & t).sum(-1).float()
+        denom = p.sum(-1).float() + t.sum(-1).float()
+        f1s.append(torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.zeros_like(tp)))
+    return (f1s[0] + f1s[1]) / 2
+
+
+def sweep_and(kind: str, widths: Sequence[int], n_runs: int, *, steps: int = 500,
+              batch: int = 16, n_test: int = 5000, optimizer: str = "sgd",
+              lr: float | Sequence[float] = 0.1, momentum: float = 0.9, seed: int = 0,
+              stream: str | None = None, device="cpu") -> SweepResult:
+    """Train ``n_runs`` AND nets per width as one stack (the source's skip rule); macro-F1.
+
+    ``kind`` is "naive" (Linear-ReLU-Linear) or "hyper" (HyperBoolNet, width 2); the
+    source trains both with plain SGD, lr 0.1. ``lr`` may be a list (as in
+    :func:`sweep_cnn`). ``success`` is F1 >= 0.99 on ``n_test`` fresh points.
+    Introduced in: Chapter 1
+    """
+    if kind not in ("naive", "hyper"):
+        raise ValueError(f"kind={kind!r} is not allowed; choose one of: 'naive', 'hyper'")
+    t0 = time.perf_counter()
+    g = generator(seed, stream or f"and {kind}", device)
+    member_sizes, member_lrs = _grid([2] if kind == "hyper" else list(widths), n_runs, lr)
+    M = len(member_sizes)
+    if kind == "hyper":
+        model = StackedHyperBoolNet(M, generator=g, device=device)
+        n_trained = np.full(M, StackedHyperBoolNet.n_generated)
+    else:
+        model = StackedMLP1(member_sizes, generator=g, device=device)
+        n_trained = model.n_trained.numpy()
+    opt = _optimizer(model, optimizer, member_lrs, momentum, device)
+    fitted = train_online(model, lambda: make_and_task(batch, generator=g, device=device, batch_shape=(M,)),
+                          steps, opt, seed_dim=2 if kind == "hyper" else 0, skip=and_skip_rule,
+                          generator=g, label=f"AND {kind}")
+    Xt, yt = make_and_task(n_test, generator=generator(seed, "and test", device), device=device)
+    with torch.no_grad():
+        f1 = macro_f1(model(Xt) > 0, yt).cpu().numpy()
+    res = SweepResult(kind, np.asarray(member_sizes), n_trained, f1, f1 >= 0.99,
+                      np.asarray(member_lrs), fitted.diverged, model, time.perf_counter() - t0)
+    log.info(f"  AND {kind}: {M} trainings in {res.seconds:.1f} s")
+    return res
