@@ -65,9 +65,9 @@ def test_log_curvature_tells_a_logarithm_from_a_small_power_law():
     _, k_pow = V.log_curvature(w, power)
     np.testing.assert_allclose(k_log, 0, atol=1e-9)
     np.testing.assert_allclose(k_pow, 0.3, atol=0.01)
-    assert K.rule_log_growth((w, logc + 1e-3 * np.arange(3)[:, None])) == C.REPRODUCED
-    assert K.rule_log_growth((w, power * (1 + 1e-3 * np.arange(3)[:, None]))) == C.NOT_REPRODUCED
-    assert K.rule_log_growth((w, np.tile(-np.log(w), (3, 1)) + 1e-3 * np.arange(3)[:, None])) \
+    assert K.rule_log_growth((w, logc + 1e-3 * np.arange(3)[:, None])).verdict == C.REPRODUCED
+    assert K.rule_log_growth((w, power * (1 + 1e-3 * np.arange(3)[:, None]))).verdict == C.NOT_REPRODUCED
+    assert K.rule_log_growth((w, np.tile(-np.log(w), (3, 1)) + 1e-3 * np.arange(3)[:, None])).verdict \
         == C.NOT_REPRODUCED  # shrinks: no growth
 
 
@@ -79,9 +79,9 @@ def test_linear_curvature_tells_linear_from_quadratic():
     np.testing.assert_allclose(s, 0.1)
     np.testing.assert_allclose(rho, 0, atol=1e-9)
     assert V.linear_curvature(w, quad)[1].mean() > 0.3
-    assert K.rule_dead_linear((w, lin)) == C.REPRODUCED
-    assert K.rule_dead_linear((w, quad)) == C.NOT_REPRODUCED
-    assert K.rule_dead_linear((w, np.zeros((3, 4)))) == C.NOT_REPRODUCED  # no dead units at all
+    assert K.rule_dead_linear((w, lin)).verdict == C.REPRODUCED
+    assert K.rule_dead_linear((w, quad)).verdict == C.NOT_REPRODUCED
+    assert K.rule_dead_linear((w, np.zeros((3, 4)))).verdict == C.NOT_REPRODUCED  # no dead units at all
 
 
 def test_judges_within_and_outside_are_strict_mirrors():
@@ -100,17 +100,17 @@ def test_conjecture_scores_measure_the_move_toward_the_plateau_reading():
     move = np.array([[[0.0, -2.0, -2.0]]] * 4) + np.arange(4)[:, None, None] * 1e-3
     np.testing.assert_allclose(V.conjecture_scores(stay)[:, 0], -1, atol=0.01)
     np.testing.assert_allclose(V.conjecture_scores(move)[:, 0], 1, atol=0.01)
-    assert K.rule_conjecture(stay + np.random.default_rng(0).normal(0, 0.01, stay.shape)) == C.REPRODUCED
-    assert K.rule_conjecture(move + np.random.default_rng(0).normal(0, 0.01, move.shape)) == C.NOT_REPRODUCED
+    assert K.rule_conjecture(stay + np.random.default_rng(0).normal(0, 0.01, stay.shape)).verdict == C.REPRODUCED
+    assert K.rule_conjecture(move + np.random.default_rng(0).normal(0, 0.01, move.shape)).verdict == C.NOT_REPRODUCED
 
 
 def test_shapes_and_unchanged_rules_reach_every_verdict():
     n = np.array
-    assert K.rule_shapes((n([0.1, -0.1, 0.0]), n([2.0, 2.5, 1.8]))) == C.REPRODUCED
-    assert K.rule_shapes((n([1.5, 1.6, 1.4]), n([0.1, 0.0, 0.2]))) == C.NOT_REPRODUCED
-    assert K.rule_shapes((n([1.5, 1.6, 1.4]), n([2.0, 2.5, 1.8]))) == C.PARTLY
-    assert K.rule_unchanged(n([[0, 0], [0, 0], [0, 0]])) == C.REPRODUCED
-    assert K.rule_unchanged(n([[2, 3], [2, 2], [3, 2], [2, 2], [3, 3]])) == C.NOT_REPRODUCED
+    assert K.rule_shapes((n([0.1, -0.1, 0.0]), n([2.0, 2.5, 1.8]))).verdict == C.REPRODUCED
+    assert K.rule_shapes((n([1.5, 1.6, 1.4]), n([0.1, 0.0, 0.2]))).verdict == C.NOT_REPRODUCED
+    assert K.rule_shapes((n([1.5, 1.6, 1.4]), n([2.0, 2.5, 1.8]))).verdict == C.PARTLY
+    assert K.rule_unchanged(n([[0, 0], [0, 0], [0, 0]])).verdict == C.REPRODUCED
+    assert K.rule_unchanged(n([[2, 3], [2, 2], [3, 2], [2, 2], [3, 3]])).verdict == C.NOT_REPRODUCED
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +152,7 @@ def test_claims_table_has_every_row_with_a_consistent_interval(tiny):
     table = V.claims(res, config.Run("smoke", __import__("torch").device("cpu"), 0))
     rows = table.claims
     assert len(rows) == 9 * 2 + 2 + 5 + 1 + 1 + 1
+    assert [r.key for r in rows] == [k for k in V.measure(res)]
     for r in rows:
         if r.verdict == C.EXACT:
             assert r.measured == r.ci_low == r.ci_high == res.sweeps["easy"].data.d

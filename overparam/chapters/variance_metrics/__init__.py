@@ -9,10 +9,11 @@ a hard task of the same shape, and ends with the journal's conjecture that no la
 metric can decide size. Source: a 2017 research journal (cite key ``journal2017activations``).
 
 Layout: :mod:`.profiles` (PROFILES), :mod:`.experiments` (sweeps and result dataclasses),
-:mod:`.figures` (plot_*), :mod:`.claims` (the rules, ``CHECKS`` and ``claims``).
+:mod:`.figures` (plot_*), :mod:`.verdicts` (:data:`RULES`, every claim declared once;
+:func:`measure`; :func:`claims`).
 """
-from .verdicts import (CHECKS, NOT_TESTED, claims, conjecture_scores, linear_curvature,
-                     log_curvature)
+from .verdicts import (NOT_TESTED, RULES, claims, conjecture_scores, linear_curvature,
+                       log_curvature, measure)
 from .experiments import *  # noqa: F401,F403
 from .experiments import __all__ as _exp_all
 from .figures import *  # noqa: F401,F403
@@ -21,5 +22,5 @@ from .limits import LIMITS, estimate_cost
 from .profiles import PROFILES, SOURCE, TASKS, VarianceConfig, sqrt2_grid
 
 __all__ = ["PROFILES", "LIMITS", "estimate_cost", "SOURCE",
-           "TASKS", "VarianceConfig", "sqrt2_grid", "CHECKS", "NOT_TESTED",
-           "claims", "conjecture_scores", "linear_curvature", "log_curvature", *_exp_all, *_fig_all]
+           "TASKS", "VarianceConfig", "sqrt2_grid", "RULES", "NOT_TESTED",
+           "claims", "measure", "conjecture_scores", "linear_curvature", "log_curvature", *_exp_all, *_fig_all]

@@ -1,30 +1,40 @@
-"""Chapter 4 claims: each rule a pure function of per-seed measurements, calibrated in CHECKS.
+"""Chapter 4 claims: every claim one declared rule, judged on per-seed measurements.
 
-Widths enter as log2 (octaves). Every ``rule_*`` takes per-seed numbers (arrays over
-seeds) and returns a verdict; :func:`claims` measures those numbers from the results and
-calls the rules; :data:`CHECKS` drives each rule with simulated measurements
-(:mod:`overparam.calibration`). Noise levels in the checks are the spread over the 5
-seeds of one ``quick`` run (seed 0), rounded up; effects are the journal's where it gives
-one, else stated in the check's note.
+Widths enter as log2 (octaves). :data:`RULES` declares each claim (stable key, text,
+source, judge, calibration) once: the per-task rows once per task (the reader's MNIST and
+FashionMNIST rows appear when those tasks are swept), the cross-task rows once per pair.
+:func:`measure` turns the results into the per-seed measurements, by key; :func:`claims`
+judges them. Noise levels of the calibration are the spread over the 5 seeds of one
+``quick`` run (seed 0), rounded up; effects are the journal's where it gives one, else
+stated in the sim's note.
+
+Introduced in: Chapter 4
 """
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ... import claims as C
-from ...calibration import Check, normal_seeds
-from ...stats import Estimate, mean_ci
+from ...calibration import normal
+from ...claims import (AllOf, Above, Below, ClaimsTable, Custom, Judgement, Measured, Rule, RuleBook,
+                       Sim, mean_of)
+from ...stats import Estimate
 from .experiments import (CONJECTURE_METRICS, VarianceResults, implied_sizes, quadratic_per_seed,
                           slope_per_seed)
-from .profiles import PROFILES, SOURCE
+from .profiles import SOURCE
 
 LOG_BAND = 0.1       # "logarithmic": local power-law exponent (curvature / slope in log w) within +-0.1
 LINEAR_BAND = 0.2    # "about linear": quadratic / linear coefficient over the upper widths within +-0.2
 OCTAVE_BAND = 1.0    # "near", "changes nothing": |difference| < 1 octave
 EXP_BAND = 0.5       # "looks exponential": |log2 gamma shape| < 0.5 (shape between 0.71 and 1.41)
 POISSON_MIN = 1.0    # "Poisson-like": log2 gamma shape > 1 (shape > 2: a clear mode away from 0)
+MAIN_TASKS = ("easy", "hard", "mnist", "fashion")     # tasks with the per-task rows
+DEAD_TASKS = ("digits", "easy", "hard", "mnist", "fashion")
+PAIRS = (("easy", "hard"), ("mnist", "fashion"))      # (easier, harder)
+READER_TASKS = ("mnist", "fashion")                   # rows only when the reader sweeps them
 
 
 # --------------------------------------------------------------------------- judges
@@ -50,38 +60,39 @@ def judge_outside(est: Estimate, tol: float) -> str:
     return {C.REPRODUCED: C.NOT_REPRODUCED, C.NOT_REPRODUCED: C.REPRODUCED}.get(v, C.INCONCLUSIVE)
 
 
-def _ci(x) -> Estimate:
-    return mean_ci(np.asarray(x, float))
+@dataclass(frozen=True)
+class Within:
+    """Claim "|quantity| < ``tol``" (strict band around 0): :func:`judge_within`."""
+
+    tol: float
+    estimate: Callable[[Any], Estimate] = mean_of
+
+    @property
+    def edges(self) -> tuple[float, ...]:
+        return (-self.tol, self.tol)
+
+    def __call__(self, m) -> Judgement:
+        e = self.estimate(m)
+        return Judgement(judge_within(e, self.tol), e)
 
 
-# --------------------------------------------------------------------------- rules (pure)
+@dataclass(frozen=True)
+class Outside(Within):
+    """Claim "|quantity| >= ``tol``": :func:`judge_outside`."""
+
+    def __call__(self, m) -> Judgement:
+        e = self.estimate(m)
+        return Judgement(judge_outside(e, self.tol), e)
 
 
-def rule_below(x) -> str:
-    """Per-seed values; claim "below 0"."""
-    return C.judge_below(_ci(x), 0.0)
-
-
-def rule_above(x) -> str:
-    """Per-seed values; claim "above 0"."""
-    return C.judge_above(_ci(x), 0.0)
-
-
-def rule_within_octave(x) -> str:
-    """Per-seed octave differences; claim "|difference| < 1 octave"."""
-    return judge_within(_ci(x), OCTAVE_BAND)
-
-
-def rule_outside_octave(x) -> str:
-    """Per-seed octave differences; claim "|difference| >= 1 octave"."""
-    return judge_outside(_ci(x), OCTAVE_BAND)
-
-
-def _grows_then_shape(slope, shape, band: float) -> str:
+def _grows_then_shape(slope, shape, band: float) -> Judgement:
     """"Grows, with this shape": not reproduced when the slope's interval lies at or below 0
-    (no growth), inconclusive when it straddles 0, else the verdict of |shape| < band."""
-    grows = C.judge_above(_ci(slope), 0.0)
-    return judge_within(_ci(shape), band) if grows == C.REPRODUCED else grows
+    (no growth), inconclusive when it straddles 0, else the verdict of |shape| < band.
+    The estimate shown is the shape's once the growth is established, else the slope's."""
+    grows = Above(0.0)(slope)
+    if grows.verdict != C.REPRODUCED:
+        return grows
+    return Within(band)(shape)
 
 
 def log_curvature(widths: Sequence[float], totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,10 +109,11 @@ def log_curvature(widths: Sequence[float], totals: np.ndarray) -> tuple[np.ndarr
     return b, kappa
 
 
-def rule_log_growth(m) -> str:
+def rule_log_growth(m) -> Judgement:
     """(widths, totals (S, W)); claim "total variance grows logarithmically": the slope in
-    log w is > 0 (else not reproduced / inconclusive), then the local power-law exponent is within +-LOG_BAND of 0 (a power law
-    w^p with p >= LOG_BAND is told apart; in between the interval says inconclusive)."""
+    log w is > 0 (else not reproduced / inconclusive), then the local power-law exponent is
+    within +-LOG_BAND of 0 (a power law w^p with p >= LOG_BAND is told apart; in between the
+    interval says inconclusive)."""
     widths, totals = m
     b, kappa = log_curvature(widths, totals)
     return _grows_then_shape(b, kappa, LOG_BAND)
@@ -118,7 +130,7 @@ def linear_curvature(widths: Sequence[float], dead: np.ndarray) -> tuple[np.ndar
     return b * 2 / np.ptp(w), rho
 
 
-def rule_dead_linear(m) -> str:
+def rule_dead_linear(m) -> Judgement:
     """(upper widths, dead counts (S, W')); claim "dead units grow about linearly": slope > 0
     (else not reproduced / inconclusive), then |quadratic / linear| < LINEAR_BAND."""
     widths, dead = m
@@ -139,147 +151,194 @@ def conjecture_scores(readings: np.ndarray) -> np.ndarray:
     return sign * (m2 - m1) - sign * g / 2
 
 
-def rule_conjecture(readings) -> str:
-    """(S, K, 3) readings, metric 0 the judged one (log2 median unit variance: the
-    journal's first size signal, the one metric whose reading moves clearly with width);
-    claim "the layer metric does not see that M became exact": score < 0."""
-    sc = conjecture_scores(readings)
-    return C.judge_below(_ci(sc[:, 0]), 0.0)
+def _conjecture_score(readings) -> Estimate:
+    """Mean score of metric 0 (log2 median unit variance: the journal's first size signal,
+    the one metric whose reading moves clearly with width) over seeds."""
+    return mean_of(conjecture_scores(readings)[:, 0])
 
 
-def rule_shapes(m) -> str:
-    """(log2 gamma shape of the oversized layer, of the undersized layer) per seed; claim
-    "oversized looks exponential (|log2 k| < EXP_BAND) and undersized Poisson-like
-    (log2 k > POISSON_MIN)"."""
-    wide, narrow = m
-    return C.judge_all([judge_within(_ci(wide), EXP_BAND), C.judge_above(_ci(narrow), POISSON_MIN)])
+#: (S, K, 3) readings; claim "the layer metric does not see that M became exact": score < 0.
+rule_conjecture = Below(0.0, _conjecture_score)
+#: (log2 gamma shape of the oversized layer, of the undersized layer) per seed; claim
+#: "oversized looks exponential (|log2 k| < EXP_BAND) and undersized Poisson-like (log2 k > POISSON_MIN)".
+rule_shapes = AllOf((Within(EXP_BAND), Above(POISSON_MIN)))
 
 
-def rule_unchanged(m) -> str:
+def _unchanged(m) -> Judgement:
     """(S, K) octave shifts of K sizes after doubling the training; claim "nothing changes":
-    every |shift| < 1 octave (compound)."""
+    every |shift| < 1 octave (compound); the estimate shown: the mean shift of the size that
+    moved most (largest |mean|), the part nearest to breaking the claim."""
     m = np.asarray(m, float)
-    return C.judge_all([judge_within(_ci(m[:, k]), OCTAVE_BAND) for k in range(m.shape[1])])
+    parts = [Within(OCTAVE_BAND)(m[:, k]) for k in range(m.shape[1])]
+    worst = int(np.argmax([abs(j.estimate.mean) for j in parts]))
+    return Judgement(C.judge_all([j.verdict for j in parts]), parts[worst].estimate)
 
 
-# --------------------------------------------------------------------------- the table
+rule_unchanged = Custom(_unchanged, (-OCTAVE_BAND, OCTAVE_BAND))
+
+# --------------------------------------------------------------------------- calibration samplers
 
 
-def _make(rows, claim, est, verdict, rule, run):
-    rows.append(C.make_claim(claim, SOURCE, est, verdict, rule, run.profile, run.seed))
+def _discrete(mean, sd):
+    """Per-seed octave values on the quick grid (whole octaves)."""
+    return lambda rng, n, cfg: np.round(rng.normal(mean, sd, n))
 
 
-def claims(results: VarianceResults, run) -> C.ClaimsTable:
-    """The chapter's claims table: every row measured per seed, judged by a rule above.
-
-    Rows for the easy and the hard task each (and the reader's MNIST / FashionMNIST when
-    swept), dead units for every task, cross-task rows, the conjecture, the distribution
-    shapes, the held-out goodness of fit, the doubled training; then the source's claims
-    not tested here.
-
-    Introduced in: Chapter 4
-    """
-    cfg, sweeps = results.cfg, results.sweeps
-    rows: list = []
-
-    def add(claim, est, verdict, rule):
-        _make(rows, claim, est, verdict, rule, run)
-
-    sizes = {t: implied_sizes(sw, cfg.plateau_tol) for t, sw in sweeps.items()}
-    main = [t for t in ("easy", "hard", "mnist", "fashion") if t in sweeps]
-    for t in main:
-        sw, sz = sweeps[t], sizes[t]
-        x = slope_per_seed(np.log2(sw.widths), np.log2(np.maximum(sw.median, 1e-30)))
-        add(f"[{t}] the unit-variance distribution shifts toward 0 as width grows", _ci(x),
-            rule_below(x), "slope of log2 median variance per octave < 0")
-        d = sz["normality peak"] - sz["accuracy plateau"]
-        add(f"[{t}] normality (Shapiro W) peaks near the accuracy plateau", _ci(d),
-            rule_within_octave(d), "|log2(peak / plateau)| < 1 octave")
-        add(f"[{t}] normality overestimates the size (peak beyond the plateau)", _ci(d),
-            rule_above(d), "log2(peak / plateau) > 0")
-        b, kappa = log_curvature(sw.widths, sw.total)
-        add(f"[{t}] total variance grows logarithmically with width (not as a power law)",
-            _ci(kappa), rule_log_growth((sw.widths, sw.total)),
-            f"slope in log w > 0 and local power-law exponent (curvature / slope in log w; "
-            f"0 for a logarithm, p for w^p) within +-{LOG_BAND}; measured: the exponent")
-        x = np.mean(sw.share_exp - sw.share_gamma, axis=1)
-        add(f"[{t}] exp+normal gives more dead-like units than two gammas", _ci(x), rule_above(x),
-            "mean over widths of the share difference > 0")
-        d = sz["two gammas > 1/2"] - sz["accuracy plateau"]
-        add(f"[{t}] the mixture metric (moderately) underestimates the size", _ci(d), rule_below(d),
-            "log2(first width with two-gamma dead share > 1/2, over plateau) < 0")
-        d = sz["PCA 99 % after ReLU (widest)"] - sz["accuracy plateau"]
-        add(f"[{t}] PCA of the activations does not locate the accuracy plateau", _ci(d),
-            rule_outside_octave(d), "|log2(post-ReLU PCA 99 % dimension of the widest layer / "
-            "plateau)| >= 1 octave (pre-activations are capped by the input dimension: row below)")
-        d_in = int(sw.data.d)
-        rows.append(C.exact_claim(
-            f"[{t}] the pre-activation PCA dimension cannot exceed the input dimension, whatever "
-            "the width (why the journal's PCA could not see size)", "this book", d_in,
-            "rank of centred X W <= d; measured k99 <= d on every member: "
-            f"{bool(np.all(sw.k99 <= d_in))}", run.profile, run.seed))
-        ll = _heldout_per_seed(sw)
-        add(f"[{t}] two gammas fit the unit variances better than exponential + normal",
-            _ci(ll), rule_above(ll), "held-out log-likelihood per unit (fitted on half the units, "
-            "scored on the other half, pooled over widths), two gammas minus exp+normal, > 0")
-    for t in [t for t in ("digits", "easy", "hard", "mnist", "fashion") if t in sweeps]:
-        sw = sweeps[t]
-        up = np.arange(len(sw.widths)) >= min(len(sw.widths) - 3, int(np.sum(sw.widths < np.median(sw.widths))))
-        slope, rho = linear_curvature(sw.widths[up], sw.dead[:, up, 0])
-        add(f"[{t}] dead units (variance 0) grow about linearly with width", _ci(slope),
-            rule_dead_linear((sw.widths[up], sw.dead[:, up, 0])),
-            f"upper half of widths (at least 3): slope per added unit > 0 and |quadratic / linear coefficient| "
-            f"< {LINEAR_BAND} (w^q: about 0.39 (q - 1)); measured: the slope")
-    pairs = [("easy", "hard")] + ([("mnist", "fashion")] if {"mnist", "fashion"} <= set(sweeps) else [])
-    for a, b in pairs:
-        se, sh = sizes[a], sizes[b]
-        tag = f"[{b} vs {a}]"
-        d = sh["accuracy plateau"] - se["accuracy plateau"]
-        add(f"{tag} the accuracy plateau comes later on the harder task", _ci(d), rule_above(d),
-            f"log2(plateau {b} / plateau {a}), paired by seed, > 0")
-        for name in ("normality peak", "two gammas > 1/2", "PCA 99 % after ReLU (widest)"):
-            d = (sh[name] - se[name]) - (sh["accuracy plateau"] - se["accuracy plateau"])
-            add(f"{tag} the {name} size does not follow the harder task", _ci(d), rule_below(d),
-                "(shift of the metric's size) - (shift of the plateau), octaves, < 0")
-        j = len(sweeps[a].widths) // 2
-        d = np.log2(sweeps[b].median[:, j] / sweeps[a].median[:, j])
-        add(f"{tag} unit variances are lower on the harder task (width {sweeps[a].widths[j]})",
-            _ci(d), rule_below(d), f"log2(median variance {b} / {a}), paired by seed, < 0")
-    sw = sweeps["easy"]
-    wide, narrow = np.log2(sw.shape[:, -1]), np.log2(sw.shape[:, 0])
-    add(f"[easy] oversized layers (width {sw.widths[-1]}) look exponential, undersized ones "
-        f"(width {sw.widths[0]}) Poisson-like", _ci(wide), rule_shapes((wide, narrow)),
-        f"gamma shape k of the positive variances: |log2 k| < {EXP_BAND} at the widest AND "
-        f"log2 k > {POISSON_MIN} at the narrowest; measured: log2 k at the widest")
-    if results.conjecture is not None:
-        cj = results.conjecture
-        sc = conjecture_scores(cj.readings)
-        add("[conjecture] a layer metric does not see that M became exact on d2 (noise "
-            "labelled by M)", _ci(sc[:, 0]), rule_conjecture(cj.readings),
-            f"{CONJECTURE_METRICS[0]} of M moves from d1 to d2 less than half way toward the "
-            "plateau net's reading on d1 (score = move - half the gap < 0, in the gap's "
-            "direction); the other metrics are shown, not judged")
-    if results.doubled is not None:
-        t = results.doubled.task
-        s1, s2 = sizes[t], implied_sizes(results.doubled, cfg.plateau_tol)
-        names = ("normality peak", "two gammas > 1/2")
-        m = np.stack([s2[n] - s1[n] for n in names], 1)
-        add(f"[{t}] doubling the training ({cfg.epochs} -> {2 * cfg.epochs} epochs) changes "
-            "nothing", _ci(np.abs(m).max(1)), rule_unchanged(m),
-            f"|shift| < {OCTAVE_BAND:g} octave, paired by seed, for the {' and the '.join(names)} "
-            "sizes; measured: the larger |shift|")
-    return C.ClaimsTable(rows, not_tested=NOT_TESTED)
+def _curves(kind, p, rel_sd=0.02):
+    def draw(rng, n, cfg):
+        w = np.asarray(cfg.widths, float)
+        L = np.log(w) - np.log(w).mean()
+        base = np.exp(p * L) if kind == "power" else 1 + 0.35 * L
+        y = 300 * base
+        return w, y * (1 + rel_sd * rng.normal(size=(n, len(w))))
+    return draw
 
 
-def _heldout_per_seed(sw) -> np.ndarray:
-    """Per seed: held-out log-likelihood per unit, two gammas minus exp+normal, pooled over
-    the widths (weighted by the units behind each layer's score)."""
-    d = sw.ll_gamma - sw.ll_exp
-    w = np.where(np.isfinite(d), sw.n_pos, 0.0)
-    return np.nansum(np.nan_to_num(d) * w, axis=1) / np.maximum(w.sum(1), 1)
+def upper_widths(widths) -> np.ndarray:
+    """Mask of the upper half of a width grid (at least 3 widths): where dead units are read."""
+    widths = np.asarray(widths)
+    return np.arange(len(widths)) >= min(len(widths) - 3, int(np.sum(widths < np.median(widths))))
 
 
-NOT_TESTED = [
+def _dead(rho, sd=7.0):
+    def draw(rng, n, cfg):
+        w = np.asarray(cfg.widths, float)[upper_widths(cfg.widths)]
+        u = 2 * (w - w.min()) / np.ptp(w) - 1
+        y = 60 + 50 * (u + rho * (u**2 - 1 / 3))
+        return w, y + sd * rng.normal(size=(n, len(w)))
+    return draw
+
+
+def _conjecture(fracs, gaps=(-1.5,), sds=(0.2,)):
+    def draw(rng, n, cfg):
+        out = np.zeros((n, len(gaps), 3))
+        for k, (g, sd, f) in enumerate(zip(gaps, sds, fracs)):
+            out[:, k, 0] = rng.normal(0.5, sd, n)
+            out[:, k, 1] = rng.normal(0.5 + f * g, sd, n)
+            out[:, k, 2] = rng.normal(0.5 + g, sd, n)
+        return out
+    return draw
+
+
+def _pairs(a, b, sds):
+    return lambda rng, n, cfg: (rng.normal(a, sds[0], n), rng.normal(b, sds[1], n))
+
+
+def _stack(means, sd):
+    return lambda rng, n, cfg: np.round(rng.normal(np.asarray(means, float), sd, (n, len(means))))
+
+
+def _sim(null, effect, against, note) -> Sim:
+    return Sim(null, effect, against, note)
+
+# --------------------------------------------------------------------------- rules
+
+
+def _task_rules(t: str) -> list[Rule]:
+    return [
+        Rule(f"shift_{t}", f"[{t}] the unit-variance distribution shifts toward 0 as width grows", SOURCE,
+             "slope of log2 median variance per octave < 0", Below(0.0),
+             _sim(normal(0, 0.05), normal(-0.5, 0.05), normal(0.5, 0.05),
+                  "slope sd 0.05 (quick: 0.014-0.039); effect -0.5 log2 per octave (1/sqrt(h) read-out)")),
+        Rule(f"normality_near_{t}", f"[{t}] normality (Shapiro W) peaks near the accuracy plateau", SOURCE,
+             "|log2(peak / plateau)| < 1 octave", Within(OCTAVE_BAND),
+             _sim(_discrete(1, 2.0), _discrete(0, 2.0), _discrete(3, 2.0),
+                  "whole octaves, sd 2 (quick: 0.8-2.1); effect 0 ('around the same values'); "
+                  "null at the 1-octave edge")),
+        Rule(f"normality_over_{t}", f"[{t}] normality overestimates the size (peak beyond the plateau)", SOURCE,
+             "log2(peak / plateau) > 0", Above(0.0),
+             _sim(_discrete(0, 1.5), _discrete(2, 1.5), _discrete(-2, 1.5), "whole octaves, sd 1.5; effect +2 octaves")),
+        Rule(f"log_growth_{t}", f"[{t}] total variance grows logarithmically with width (not as a power law)",
+             SOURCE, "slope in log w > 0 and local power-law exponent (curvature / slope in log w; "
+             f"0 for a logarithm, p for w^p) within +-{LOG_BAND}; measured: the exponent",
+             Custom(rule_log_growth, (-LOG_BAND, LOG_BAND)),
+             _sim(_curves("power", LOG_BAND), _curves("log", 0), _curves("power", 0.45),
+                  "curves on the profile's grid, 2 % noise per point (quick: 1-7 %, most ~1.5 %); null: "
+                  "w^0.1 (band edge); effect: a + b log w; against: w^0.45 (quick's fit)")),
+        Rule(f"exp_dead_{t}", f"[{t}] exp+normal gives more dead-like units than two gammas", SOURCE,
+             "mean over widths of the share difference > 0", Above(0.0),
+             _sim(normal(0, 0.08), normal(0.15, 0.08), normal(-0.15, 0.08),
+                  "share sd 0.08 (quick: 0.05-0.08); effect +0.15 ('tends to overestimate')")),
+        Rule(f"mixture_under_{t}", f"[{t}] the mixture metric (moderately) underestimates the size", SOURCE,
+             "log2(first width with two-gamma dead share > 1/2, over plateau) < 0", Below(0.0),
+             _sim(_discrete(0, 2.5), _discrete(-3, 2.5), _discrete(3, 2.5),
+                  "whole octaves, sd 2.5 (quick: 1.4-3.2); effect -3 octaves")),
+        Rule(f"pca_{t}", f"[{t}] PCA of the activations does not locate the accuracy plateau", SOURCE,
+             "|log2(post-ReLU PCA 99 % dimension of the widest layer / plateau)| >= 1 octave "
+             "(pre-activations are capped by the input dimension: row below)", Outside(OCTAVE_BAND),
+             _sim(normal(1, 1.3), normal(3, 1.3), normal(0, 1.3),
+                  "log2 ratio sd 1.3 (quick: 0.45-1.3); effect 3 octaves off; null at the 1-octave edge")),
+        Rule(f"pca_cap_{t}", f"[{t}] the pre-activation PCA dimension cannot exceed the input dimension, "
+             "whatever the width (why the journal's PCA could not see size)", "this book",
+             "rank of centred X W <= d; measured k99 <= d on every member: {ok}",
+             exact_because="the input dimension of the task: rank of centred X W <= d whatever the width"),
+        Rule(f"gamma_fit_{t}", f"[{t}] two gammas fit the unit variances better than exponential + normal",
+             SOURCE, "held-out log-likelihood per unit (fitted on half the units, scored on the other half, "
+             "pooled over widths), two gammas minus exp+normal, > 0", Above(0.0),
+             _sim(normal(0, 0.1), normal(0.15, 0.1), normal(-0.15, 0.1),
+                  "log-likelihood per unit, sd 0.1 (quick: 0.02-0.1); effect +0.15 nats/unit")),
+    ]
+
+
+def _dead_rule(t: str) -> Rule:
+    return Rule(f"dead_linear_{t}", f"[{t}] dead units (variance 0) grow about linearly with width", SOURCE,
+                f"upper half of widths (at least 3): slope per added unit > 0 and |quadratic / linear "
+                f"coefficient| < {LINEAR_BAND} (w^q: about 0.39 (q - 1)); measured: the quadratic / linear "
+                "coefficient once the slope is above 0, else the slope",
+                Custom(rule_dead_linear, (-LINEAR_BAND, LINEAR_BAND)),
+                _sim(_dead(LINEAR_BAND), _dead(0.0), _dead(0.6),
+                     "dead counts on the upper widths, sd 7 units (quick digits: 3-8); null at the band "
+                     "edge; against: quadratic/linear 0.6 (about w^2.5)"))
+
+
+def _pair_rules(a: str, b: str) -> list[Rule]:
+    tag, p = f"[{b} vs {a}]", f"{b}_{a}"
+    follow = [Rule(f"follow_{k}_{p}", f"{tag} the {name} size does not follow the harder task", SOURCE,
+                   "(shift of the metric's size) - (shift of the plateau), octaves, < 0", Below(0.0),
+                   _sim(_discrete(0, 2.5), _discrete(-2, 2.5), _discrete(2, 2.5),
+                        "whole octaves, sd 2.5 (quick: 1.5-2.5); effect -2 (metric still, plateau +2)"))
+              for k, name in SIZE_NAMES.items()]
+    return [
+        Rule(f"plateau_later_{p}", f"{tag} the accuracy plateau comes later on the harder task", SOURCE,
+             f"log2(plateau {b} / plateau {a}), paired by seed, > 0", Above(0.0),
+             _sim(_discrete(0, 1.7), _discrete(2, 1.7), _discrete(-2, 1.7),
+                  "whole octaves, sd 1.7 (quick: 1.6); effect +2 octaves (journal: 256 -> 1024)")),
+        *follow,
+        Rule(f"lower_var_{p}", f"{tag} unit variances are lower on the harder task (width {{w}})", SOURCE,
+             f"log2(median variance {b} / {a}), paired by seed, < 0", Below(0.0),
+             _sim(normal(0, 0.05), normal(-0.5, 0.05), normal(0.5, 0.05), "log2 ratio sd 0.05 (quick: 0.04); effect -0.5")),
+    ]
+
+
+#: Sizes whose shift with the harder task is compared with the plateau's (key part -> name).
+SIZE_NAMES = {"normality": "normality peak", "gammas": "two gammas > 1/2",
+              "pca": "PCA 99 % after ReLU (widest)"}
+
+RULES = RuleBook([
+    *(r for t in MAIN_TASKS for r in _task_rules(t)),
+    *(_dead_rule(t) for t in DEAD_TASKS),
+    *(r for a, b in PAIRS for r in _pair_rules(a, b)),
+    Rule("shapes_easy", "[easy] oversized layers (width {w_hi}) look exponential, undersized ones "
+         "(width {w_lo}) Poisson-like", SOURCE,
+         f"gamma shape k of the positive variances: |log2 k| < {EXP_BAND} at the widest AND "
+         f"log2 k > {POISSON_MIN} at the narrowest; measured: log2 k at the widest", rule_shapes,
+         _sim(_pairs(EXP_BAND, 2.0, (0.1, 0.5)), _pairs(0.0, 2.0, (0.1, 0.5)), _pairs(1.5, 0.0, (0.1, 0.5)),
+              "log2 shape sd 0.1 (widest) and 0.5 (narrowest) (quick: 0.08, 0.46); null: widest at the "
+              "band edge; effect: k = 1 and k = 4")),
+    Rule("conjecture", "[conjecture] a layer metric does not see that M became exact on d2 (noise "
+         "labelled by M)", SOURCE,
+         f"{CONJECTURE_METRICS[0]} of M moves from d1 to d2 less than half way toward the "
+         "plateau net's reading on d1 (score = move - half the gap < 0, in the gap's "
+         "direction); the other metrics are shown, not judged", rule_conjecture,
+         _sim(_conjecture((0.5,)), _conjecture((0.0,)), _conjecture((1.0,)),
+              "log2 median variance readings sd 0.2, gap M -> plateau net -1.5 (quick: about -0.6 "
+              "per octave over 2-3 octaves); null: half way; effect: unmoved; against: all the way")),
+    Rule("doubled", "[{task}] doubling the training ({e1} -> {e2} epochs) changes nothing", SOURCE,
+         f"|shift| < {OCTAVE_BAND:g} octave, paired by seed, for the normality peak and the two gammas > 1/2 "
+         "sizes; measured: the mean shift of the size that moved most", rule_unchanged,
+         _sim(_stack([0, 1], 1.2), _stack([0, 0], 1.2), _stack([2, 2], 1.2),
+              "whole octaves, sd 1.2 per size; null: one size shifted by exactly 1 octave")),
+], replicates=lambda cfg: cfg.n_seeds, not_tested=[
     ("Total variance is constant (first reading)", "withdrawn by the journal itself"),
     ("The variance metric should tell which neurons can be factored into the next layer",
      "no factoring is done in this chapter"),
@@ -294,110 +353,80 @@ NOT_TESTED = [
      "an explanation the journal offers, not tested"),
     ("PCA reconstruction-error slopes suggest about 350 units on MNIST",
      "MNIST is not shipped; the curves are shown"),
-]
+])
+NOT_TESTED = RULES.not_tested
+
+# --------------------------------------------------------------------------- measurements
 
 
-# --------------------------------------------------------------------------- calibration
+def _heldout_per_seed(sw) -> np.ndarray:
+    """Per seed: held-out log-likelihood per unit, two gammas minus exp+normal, pooled over
+    the widths (weighted by the units behind each layer's score)."""
+    d = sw.ll_gamma - sw.ll_exp
+    w = np.where(np.isfinite(d), sw.n_pos, 0.0)
+    return np.nansum(np.nan_to_num(d) * w, axis=1) / np.maximum(w.sum(1), 1)
 
 
-def _discrete(mean, sd, n):
-    """Per-seed octave values on the quick grid (whole octaves)."""
-    return lambda rng: np.round(rng.normal(mean, sd, n))
+def measure(results: VarianceResults) -> dict:
+    """Per-seed measurements of every rule, by rule key (what the judges take).
+
+    Introduced in: Chapter 4
+    """
+    cfg, sweeps = results.cfg, results.sweeps
+    sizes = {t: implied_sizes(sw, cfg.plateau_tol) for t, sw in sweeps.items()}
+    m: dict = {}
+    for t in [t for t in MAIN_TASKS if t in sweeps]:
+        sw, sz = sweeps[t], sizes[t]
+        d_peak = sz["normality peak"] - sz["accuracy plateau"]
+        d_in = int(sw.data.d)
+        m |= {
+            f"shift_{t}": slope_per_seed(np.log2(sw.widths), np.log2(np.maximum(sw.median, 1e-30))),
+            f"normality_near_{t}": d_peak,
+            f"normality_over_{t}": d_peak,
+            f"log_growth_{t}": (sw.widths, sw.total),
+            f"exp_dead_{t}": np.mean(sw.share_exp - sw.share_gamma, axis=1),
+            f"mixture_under_{t}": sz["two gammas > 1/2"] - sz["accuracy plateau"],
+            f"pca_{t}": sz["PCA 99 % after ReLU (widest)"] - sz["accuracy plateau"],
+            f"pca_cap_{t}": Measured(d_in, {"ok": bool(np.all(sw.k99 <= d_in))}),
+            f"gamma_fit_{t}": _heldout_per_seed(sw),
+        }
+    for t in [t for t in DEAD_TASKS if t in sweeps]:
+        sw = sweeps[t]
+        up = upper_widths(sw.widths)
+        m[f"dead_linear_{t}"] = (sw.widths[up], sw.dead[:, up, 0])
+    for a, b in PAIRS:
+        if not {a, b} <= set(sweeps):
+            continue
+        se, sh, p = sizes[a], sizes[b], f"{b}_{a}"
+        shift = sh["accuracy plateau"] - se["accuracy plateau"]
+        m[f"plateau_later_{p}"] = shift
+        for k, name in SIZE_NAMES.items():
+            m[f"follow_{k}_{p}"] = (sh[name] - se[name]) - shift
+        j = len(sweeps[a].widths) // 2
+        m[f"lower_var_{p}"] = Measured(np.log2(sweeps[b].median[:, j] / sweeps[a].median[:, j]),
+                                       {"w": int(sweeps[a].widths[j])})
+    sw = sweeps["easy"]
+    m["shapes_easy"] = Measured((np.log2(sw.shape[:, -1]), np.log2(sw.shape[:, 0])),
+                                {"w_hi": int(sw.widths[-1]), "w_lo": int(sw.widths[0])})
+    if results.conjecture is not None:
+        m["conjecture"] = results.conjecture.readings
+    if results.doubled is not None:
+        t = results.doubled.task
+        s1, s2 = sizes[t], implied_sizes(results.doubled, cfg.plateau_tol)
+        m["doubled"] = Measured(np.stack([s2[n] - s1[n] for n in ("normality peak", "two gammas > 1/2")], 1),
+                                {"task": t, "e1": cfg.epochs, "e2": 2 * cfg.epochs})
+    return m
 
 
-def _curves(kind, p, n, rel_sd=0.02, widths=(16, 32, 64, 128, 256, 512, 1024)):
-    w = np.asarray(widths, float)
-    L = np.log(w) - np.log(w).mean()
+def claims(results: VarianceResults, run) -> ClaimsTable:
+    """The chapter's claims table, every verdict computed by a rule of :data:`RULES`.
 
-    def draw(rng):
-        base = np.exp(p * L) if kind == "power" else 1 + 0.35 * L
-        y = 300 * base
-        return w, y * (1 + rel_sd * rng.normal(size=(n, len(w))))
-    return draw
+    The reader's MNIST / FashionMNIST rows are listed only when those tasks are swept.
 
-
-def _dead(rho, n, sd=7.0, widths=(128, 256, 512, 1024)):
-    w = np.asarray(widths, float)
-    u = 2 * (w - w.min()) / np.ptp(w) - 1
-
-    def draw(rng):
-        y = 60 + 50 * (u + rho * (u**2 - 1 / 3))
-        return w, y + sd * rng.normal(size=(n, len(w)))
-    return draw
-
-
-def _conjecture(fracs, n, gaps=(-1.5,), sds=(0.2,)):
-    def draw(rng):
-        out = np.zeros((n, len(gaps), 3))
-        for k, (g, sd, f) in enumerate(zip(gaps, sds, fracs)):
-            out[:, k, 0] = rng.normal(0.5, sd, n)
-            out[:, k, 1] = rng.normal(0.5 + f * g, sd, n)
-            out[:, k, 2] = rng.normal(0.5 + g, sd, n)
-        return out
-    return draw
-
-
-def _pairs(a, b, sds, n, discrete=False):
-    def draw(rng):
-        x = rng.normal(a, sds[0], n), rng.normal(b, sds[1], n)
-        return tuple(np.round(v) for v in x) if discrete else x
-    return draw
-
-
-def _stack(means, sd, n):
-    return lambda rng: np.round(rng.normal(np.asarray(means, float), sd, (n, len(means))))
-
-
-N = PROFILES["quick"].n_seeds  # the calibration simulates the quick profile's seeds
-CHECKS = [
-    Check("the unit-variance distribution shifts toward 0 as width grows", rule_below,
-          normal_seeds(0, 0.05, N), normal_seeds(-0.5, 0.05, N), normal_seeds(0.5, 0.05, N), N,
-          "slope sd 0.05 (quick: 0.014-0.039); effect -0.5 log2 per octave (1/sqrt(h) read-out)"),
-    Check("normality peaks near the accuracy plateau", rule_within_octave,
-          _discrete(1, 2.0, N), _discrete(0, 2.0, N), _discrete(3, 2.0, N), N,
-          "whole octaves, sd 2 (quick: 0.8-2.1); effect 0 ('around the same values'); null at the 1-octave edge"),
-    Check("normality overestimates the size", rule_above,
-          _discrete(0, 1.5, N), _discrete(2, 1.5, N), _discrete(-2, 1.5, N), N,
-          "whole octaves, sd 1.5; effect +2 octaves"),
-    Check("total variance grows logarithmically (not as a power law)", rule_log_growth,
-          _curves("power", LOG_BAND, N), _curves("log", 0, N), _curves("power", 0.45, N), N,
-          "curves on the quick grid, 2 % noise per point (quick: 1-7 %, most ~1.5 %); null: w^0.1 "
-          "(band edge); effect: a + b log w; against: w^0.45 (quick's fit)"),
-    Check("exp+normal gives more dead-like units than two gammas", rule_above,
-          normal_seeds(0, 0.08, N), normal_seeds(0.15, 0.08, N), normal_seeds(-0.15, 0.08, N), N,
-          "share sd 0.08 (quick: 0.05-0.08); effect +0.15 ('tends to overestimate')"),
-    Check("the mixture metric underestimates the size", rule_below,
-          _discrete(0, 2.5, N), _discrete(-3, 2.5, N), _discrete(3, 2.5, N), N,
-          "whole octaves, sd 2.5 (quick: 1.4-3.2); effect -3 octaves"),
-    Check("PCA of the activations does not locate the accuracy plateau", rule_outside_octave,
-          normal_seeds(1, 1.3, N), normal_seeds(3, 1.3, N), normal_seeds(0, 1.3, N), N,
-          "log2 ratio sd 1.3 (quick: 0.45-1.3); effect 3 octaves off; null at the 1-octave edge"),
-    Check("two gammas fit better than exponential + normal (held out)", rule_above,
-          normal_seeds(0, 0.1, N), normal_seeds(0.15, 0.1, N), normal_seeds(-0.15, 0.1, N), N,
-          "log-likelihood per unit, sd 0.1 (quick: 0.02-0.1); effect +0.15 nats/unit"),
-    Check("dead units grow about linearly with width", rule_dead_linear,
-          _dead(LINEAR_BAND, N), _dead(0.0, N), _dead(0.6, N), N,
-          "dead counts on 128-1024, sd 7 units (quick digits: 3-8); null at the band edge; "
-          "against: quadratic/linear 0.6 (about w^2.5)"),
-    Check("the accuracy plateau comes later on the harder task", rule_above,
-          _discrete(0, 1.7, N), _discrete(2, 1.7, N), _discrete(-2, 1.7, N), N,
-          "whole octaves, sd 1.7 (quick: 1.6); effect +2 octaves (journal: 256 -> 1024)"),
-    Check("a metric's size does not follow the harder task", rule_below,
-          _discrete(0, 2.5, N), _discrete(-2, 2.5, N), _discrete(2, 2.5, N), N,
-          "whole octaves, sd 2.5 (quick: 1.5-2.5); effect -2 (metric still, plateau +2)"),
-    Check("unit variances are lower on the harder task", rule_below,
-          normal_seeds(0, 0.05, N), normal_seeds(-0.5, 0.05, N), normal_seeds(0.5, 0.05, N), N,
-          "log2 ratio sd 0.05 (quick: 0.04); effect -0.5"),
-    Check("oversized layers look exponential, undersized ones Poisson-like", rule_shapes,
-          _pairs(EXP_BAND, 2.0, (0.1, 0.5), N), _pairs(0.0, 2.0, (0.1, 0.5), N),
-          _pairs(1.5, 0.0, (0.1, 0.5), N), N,
-          "log2 shape sd 0.1 (widest) and 0.5 (narrowest) (quick: 0.08, 0.46); null: widest at the "
-          "band edge; effect: k = 1 and k = 4"),
-    Check("no layer metric sees that M became exact (conjecture)", rule_conjecture,
-          _conjecture((0.5,), N), _conjecture((0.0,), N), _conjecture((1.0,), N), N,
-          "log2 median variance readings sd 0.2, gap M -> plateau net -1.5 (quick: about -0.6 "
-          "per octave over 2-3 octaves); null: half way; effect: unmoved; against: all the way"),
-    Check("doubling the training changes nothing", rule_unchanged,
-          _stack([0, 1], 1.2, N), _stack([0, 0], 1.2, N), _stack([2, 2], 1.2, N), N,
-          "whole octaves, sd 1.2 per size; null: one size shifted by exactly 1 octave"),
-]
+    Introduced in: Chapter 4
+    """
+    swept = set(results.sweeps)
+    shown = [r for r in RULES if not any(r.key.endswith(f"_{t}") or f"_{t}_" in r.key
+                                         for t in READER_TASKS if t not in swept)]
+    book = RuleBook(shown, RULES.replicates, RULES.not_tested)
+    return book.table(measure(results), run)
