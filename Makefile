@@ -58,7 +58,7 @@ lab: env
 # Generated files only; `make distclean` also removes the environment.
 clean:
 	rm -rf book/_build book/chapters book/status.md book/scorecard.md book/calibration.md \
-	       book/synthesis.md .pytest_cache
+	       book/synthesis.md book/scale.md book/calibration.json .pytest_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 distclean: clean

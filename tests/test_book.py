@@ -312,7 +312,7 @@ def test_status_page(project):
 
 def _rows(card: str, table: str) -> list[list[str]]:
     """Cells (tags stripped) of every body row of the first HTML table of class ``table``."""
-    body = card.split(f'<table class="{table}">', 1)[1].split("</table>", 1)[0]
+    body = re.split(rf'<table class="{table}( {table}-\d+)?">', card, maxsplit=1)[-1].split("</table>", 1)[0]
     body = body.split("<tbody>", 1)[1]
     return [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)]
             for r in re.findall(r"<tr[^>]*>(.*?)</tr>", body)]
@@ -358,11 +358,10 @@ def test_readable_source():
 
 
 def test_calibration_page_is_written_once_per_package(project, monkeypatch):
-    from overparam import calibration
+    from overparam.book import rules
 
     calls = []
-    monkeypatch.setattr(calibration, "calibration_markdown",
-                        lambda draws=1000: calls.append(draws) or "# How the verdicts are made\n\n| x |\n")
+    monkeypatch.setattr(rules, "calibration_rows", lambda draws=1000: calls.append(draws) or [])
     monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "v1")
     page = pages.calibration_page(project, draws=10)
     assert "# How the verdicts are made" in page.read_text() and calls == [10]
@@ -373,8 +372,8 @@ def test_calibration_page_is_written_once_per_package(project, monkeypatch):
     assert calls == [10, 10]
 
     def broken(draws=1000):
-        raise RuntimeError("a chapter's CHECKS do not import")
-    monkeypatch.setattr(calibration, "calibration_markdown", broken)
+        raise RuntimeError("a chapter's RULES do not import")
+    monkeypatch.setattr(rules, "calibration_rows", broken)
     monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "v3")
     assert "could not be computed" in pages.calibration_page(project).read_text()
 

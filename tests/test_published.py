@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "gpu_edition.sh"
 TOC = ("format: jb-book\nroot: book/intro\nparts:\n- caption: Chapters\n  numbered: true\n"
        "  chapters:\n  - file: book/chapters/90_tiny\n  - file: book/chapters/91_broken\n"
-       "- caption: Synthesis\n  chapters:\n  - file: book/synthesis\n"
+       "- caption: Synthesis\n  chapters:\n  - file: book/synthesis\n  - file: book/scale\n"
        "- caption: About this build\n  chapters:\n  - file: book/status\n"
        "  - file: book/scorecard\n  - file: book/calibration\n  - file: book/bibliography\n")
 
@@ -152,7 +152,7 @@ def test_publish_from_merges_another_edition(project, tmp_path):
 
 
 def _rows(card: str) -> list[list[str]]:
-    body = card.split('<table class="scorecard">', 1)[1].split("<tbody>", 1)[1].split("</table>", 1)[0]
+    body = card.split('<table class="scorecard scorecard-', 1)[1].split("<tbody>", 1)[1].split("</table>", 1)[0]
     return [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", body)]
 
 
@@ -163,8 +163,8 @@ def test_local_scorecard_shows_published_verdict_beside(project):
     claims[0]["verdict"], claims[0]["profile"] = "reproduced", "quick"
     local.write_text(json.dumps(claims))
     card = pages.scorecard_markdown(project)
-    head = card.split('<table class="scorecard">', 1)[1].split("</thead>", 1)[0]
-    assert "<th>verdict</th><th>smoke · published</th><th>claim</th>" in head
+    head = card.split('<table class="scorecard scorecard-2">', 1)[1].split("</thead>", 1)[0]
+    assert "<th>quick</th><th>smoke · full</th><th>claim</th>" in head
     row = _rows(card)[0]
     assert "verdict-reproduced" in row[0] and "verdict-inconclusive" in row[1]
     assert "depends on scale" in row[1] and "stale" not in row[1]
@@ -199,32 +199,98 @@ def test_published_claims_of_a_chapter_without_local_run_are_listed(project):
     assert row[0] == "-" and "verdict-inconclusive" in row[1]
 
 
-def test_synthesis_groups_verdicts_by_theme(project):
-    text = pages.synthesis_markdown(project)
+def test_synthesis_reads_each_theme_at_the_largest_scale(project):
+    from overparam.book import scale
+
+    text = scale.synthesis_markdown(project)
     assert text.startswith("# What over-parameterization buys")
-    body = text.split('<table class="synthesis">', 1)[1]
-    # the fixture entries have no theme: their titles stand in; 91_broken has no claims file
-    assert "A tiny fixture chapter" in body and "1 inconclusive" in body
-    assert "the widths are positive" in body and 'href="chapters/90_tiny.html"' in body
-    assert "not run in this build" in body.split("A broken fixture chapter", 1)[1]
-    assert "`smoke` profile only proves" in text
-    # verdicts come from the claims file: change it, the page follows
-    claims = json.loads((project.chapters / "90_tiny.claims.json").read_text())
-    claims[0]["verdict"] = "not reproduced"
-    (project.chapters / "90_tiny.claims.json").write_text(json.dumps(claims))
-    assert "1 not reproduced" in pages.synthesis_markdown(project)
+    grid = text.split('<table class="synthesis-grid">', 1)[1].split("</table>", 1)[0]
+    # one row per theme (the fixture entries have no theme: their titles stand in), one
+    # column per scale: this build (smoke) and the committed full edition (smoke too here)
+    assert "A tiny fixture chapter" in grid and "<th>smoke · full</th>" in grid
+    assert "not run" in grid.split("A broken fixture chapter", 1)[1]
+    assert "`smoke` profile, which only proves" in text
+    tiny = text.split("## A tiny fixture chapter", 1)[1].split("##", 1)[0]
+    assert "At `smoke · full`, the largest scale present" in tiny and "1 inconclusive" in tiny
+    # the numbers come from the claims files: change the edition's file, the reading follows
+    f = project.published / "90_tiny.claims.json"
+    claims = json.loads(f.read_text())
+    claims[0].update(verdict="not reproduced", measured=-1.25, ci_low=-2.0, ci_high=-0.5)
+    f.write_text(json.dumps(claims))
+    tiny = scale.synthesis_markdown(project).split("## A tiny fixture chapter", 1)[1].split("##", 1)[0]
+    assert "1 not reproduced" in tiny and "What they contradict: the widths are positive" in tiny
+    assert "-1.25 [-2, -0.5]" in tiny
+
+
+def _long_edition(project, verdict: str, claim_text: str, why: str = "") -> None:
+    """A stand-in long edition: the full one copied into book/published/long, then changed."""
+    dest = edition.edition_dir(project, "long")
+    dest.mkdir(parents=True)
+    for f in project.published.glob("90_tiny.*"):
+        shutil.copy2(f, dest / f.name)
+    run = json.loads((dest / "90_tiny.run.json").read_text())
+    run["profile"] = "long"
+    (dest / "90_tiny.run.json").write_text(json.dumps(run))
+    claims = json.loads((dest / "90_tiny.claims.json").read_text())
+    claims[0].update(verdict=verdict, claim=claim_text, profile="long", why=why)
+    (dest / "90_tiny.claims.json").write_text(json.dumps(claims))
+
+
+def test_scorecard_has_a_column_per_edition_matched_by_stable_key(project):
+    local = project.chapters / "90_tiny.claims.json"
+    claims = json.loads(local.read_text())
+    assert claims[0]["key"], "claims files carry the rule's stable key"
+    claims[0]["profile"] = "quick"
+    local.write_text(json.dumps(claims))
+    # the long edition's text differs (a profile value in it): the key still matches it
+    _long_edition(project, "reproduced", claims[0]["claim"] + " at width 1024")
+    card = pages.scorecard_markdown(project)
+    head = card.split('<table class="scorecard scorecard-3">', 1)[1].split("</thead>", 1)[0]
+    assert "<th>quick</th><th>long</th><th>smoke · full</th><th>claim</th>" in head
+    rows = _rows(card)
+    assert len(rows) == len(claims)          # matched, not listed twice
+    assert "verdict-reproduced" in rows[0][1] and "depends on scale" in rows[0][1]
+    assert "verdict-inconclusive" in rows[0][2] and "depends on scale" not in rows[0][2]
+
+
+def test_scale_page_counts_agreement_and_names_each_change_with_its_reason(project):
+    from overparam.book import scale
+
+    local = project.chapters / "90_tiny.claims.json"
+    claims = json.loads(local.read_text())
+    claims[0].update(profile="quick", verdict="not reproduced",
+                     why="under-trained: wide: 40% of members met 'plateau'")
+    local.write_text(json.dumps(claims))
+    _long_edition(project, "reproduced", claims[0]["claim"])
+    page = scale.scale_markdown(project)
+    assert "**quick vs long**: 1 claims in both; 1 decided" in page and "0 agree (0%)" in page
+    assert "quick → long: under-trained at quick: wide: 40% of members met" in page
+    # same verdict at both scales: agreement, no reason
+    claims[0].update(verdict="reproduced", why="")
+    local.write_text(json.dumps(claims))
+    page = scale.scale_markdown(project)
+    assert "1 agree (100%)" in page and "quick → long" not in page
+    # inconclusive at quick with a low-powered rule: put down to power
+    claims[0].update(verdict="inconclusive")
+    local.write_text(json.dumps(claims))
+    (project.root / "book").mkdir(exist_ok=True)
+    (project.root / "book" / "calibration.json").write_text(json.dumps(
+        [{"chapter": "90_tiny", "key": claims[0]["key"], "profile": "quick", "n": 2, "null_rate": 0.0,
+          "power": 0.3, "against_rate": 0.0}]))
+    page = scale.scale_markdown(project)
+    assert "1 inconclusive at quick and decided at long" in page
+    assert "under-powered at quick (power 30% at its replicates)" in page
 
 
 def test_book_edition_published_builds_without_running(project, monkeypatch, capsys, tmp_path):
     import papermill
 
-    from overparam import calibration
+    from overparam.book import rules
 
     def boom(*a, **k):
         raise AssertionError("papermill.execute_notebook was called")
     monkeypatch.setattr(papermill, "execute_notebook", boom)
-    monkeypatch.setattr(calibration, "calibration_markdown",
-                        lambda draws=1000: "# How the verdicts are made\n\nstand-in\n")
+    monkeypatch.setattr(rules, "calibration_rows", lambda draws=1000: [])
     local_before = (project.chapters / "90_tiny.ipynb").read_bytes()
     code = cli.main(["--root", str(project.root), "book", "--edition", "published"])
     out = capsys.readouterr().out
@@ -238,7 +304,8 @@ def test_book_edition_published_builds_without_running(project, monkeypatch, cap
     card = (html / "book" / "scorecard.html").read_text()
     assert "smoke · local" in card  # the local verdicts beside the published ones
     assert "Published edition" in (html / "book" / "status.html").read_text()
-    assert "the widths are positive" in (html / "book" / "synthesis.html").read_text()
+    assert "1 inconclusive" in (html / "book" / "synthesis.html").read_text()
+    assert "What over-parameterization buys" in (html / "book" / "synthesis.html").read_text()
     assert (project.chapters / "90_tiny.ipynb").read_bytes() == local_before
     _fits_1280_px(html / "book" / "scorecard.html", tmp_path)
 

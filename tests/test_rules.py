@@ -84,7 +84,7 @@ def test_paired_and_proportion_estimators():
 
 
 def _run():
-    return Run(profile="quick", seed=3, device="cpu")
+    return Run(profile="quick", device="cpu", seed=3)
 
 
 def test_a_rulebook_judges_by_key_and_lists_what_it_did_not_measure():

@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from . import edition, pages
+from . import edition, pages, scale
 from .paths import Paths
 
-EDITIONS = ("local", "published")
+EDITIONS = ("local", "published", "long", "full")
 
 
 def build_html(paths: Paths, log=print) -> int:
@@ -44,34 +44,39 @@ def build_html(paths: Paths, log=print) -> int:
 
 def build(paths: Paths, which: str = "local", log=print) -> tuple[int, Path]:
     """Write the book's own pages and build the HTML of edition ``which``; (exit code, index.html)."""
-    if which == "published":
-        return _build_published(paths, log)
+    if which != "local":
+        return _build_published(paths, which, log)
     pages.ensure_pages(paths)
     pages.write_status(paths)
     pages.calibration_page(paths)
-    pages.synthesis_page(paths)
+    scale.scale_page(paths)
+    scale.synthesis_page(paths)
     return build_html(paths, log=log), paths.html_index
 
 
-def _build_published(paths: Paths, log=print) -> tuple[int, Path]:
-    """The published edition's HTML without executing anything.
+def _build_published(paths: Paths, which: str = "published", log=print) -> tuple[int, Path]:
+    """A committed edition's HTML (``long``, or ``full`` = ``published``) without executing
+    anything.
 
-    Its scorecard shows the published verdicts first, beside the local edition's verdicts
-    (``book/chapters``) where it has some; its status page shows the published run records.
+    Its scorecard shows that edition's verdicts first, beside the local edition's verdicts
+    (``book/chapters``) where it has some; its status page shows its run records.
     """
-    published = edition.read_published(paths)
+    folder = edition.edition_dir(paths, which)
+    published = edition.read_published(paths, folder)
     if not published:
-        log(f"no published edition in {paths.published}: make one with scripts/gpu_edition.sh "
-            "(see README.md, 'The published edition')")
+        log(f"no {which} edition in {folder}: make one with `python -m overparam publish --dest {folder}` "
+            "after a run at that profile (see README.md, 'The published editions')")
         return 1, paths.build / edition.STAGE / "book" / "_build" / "html" / "index.html"
     staged = edition.stage(paths, published)
     beside = {name: pages.Beside(claims, profile=_profile(claims, "quick"), edition="local")
               for name, claims in edition.local_claims(paths).items()}
     pages.write_status(staged, beside=beside, published=published, source=paths)
-    pages.synthesis_page(staged)
-    if (paths.root / "book" / "calibration.md").exists():
-        shutil.copy2(paths.root / "book" / "calibration.md", staged.root / "book" / "calibration.md")
+    scale.synthesis_page(staged)
+    for f in ("calibration.md", "calibration.json"):
+        if (paths.root / "book" / f).exists():
+            shutil.copy2(paths.root / "book" / f, staged.root / "book" / f)
     pages.calibration_page(staged)
+    scale.scale_page(staged)
     return build_html(staged, log=log), staged.html_index
 
 

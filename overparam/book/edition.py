@@ -202,6 +202,32 @@ def staleness(paths: Paths, chapter: str, record: dict) -> list[str]:
     return reasons
 
 
+#: The committed editions, in order of scale: name -> folder under ``book/published``
+#: (``""``: the folder itself, where the GPU ``full`` run lives; ``published`` names it too).
+EDITION_FOLDERS = {"long": "long", "full": ""}
+ALIASES = {"published": "full"}
+
+
+def edition_dir(paths: Paths, name: str) -> Path:
+    """The folder of the committed edition ``name`` (``long``, ``full`` or ``published``)."""
+    name = ALIASES.get(name, name)
+    if name not in EDITION_FOLDERS:
+        raise ValueError(f"edition={name!r} is not allowed; choose one of: "
+                         f"{', '.join(list(EDITION_FOLDERS) + list(ALIASES))}")
+    sub = EDITION_FOLDERS[name]
+    return paths.published / sub if sub else paths.published
+
+
+def read_editions(paths: Paths) -> dict[str, dict[str, "Published"]]:
+    """Every committed edition that holds at least one chapter, in order of scale."""
+    found = {}
+    for name in EDITION_FOLDERS:
+        pub = read_published(paths, edition_dir(paths, name))
+        if pub:
+            found[name] = pub
+    return found
+
+
 def read_published(paths: Paths, folder: Path | None = None) -> dict[str, Published]:
     """The chapters of the published edition in ``folder`` (default ``book/published``)."""
     folder = paths.published if folder is None else Path(folder)
@@ -285,7 +311,7 @@ def stage(paths: Paths, published: dict[str, Published] | None = None) -> Paths:
     for f in ("_config.yml", "_toc.yml"):
         if (paths.root / f).exists():
             shutil.copy2(paths.root / f, root / f)
-    skip = {"_build", "chapters", "published", "status.md", "scorecard.md", "synthesis.md"}
+    skip = {"_build", "chapters", "published", "status.md", "scorecard.md", "synthesis.md", "scale.md"}
     for item in (paths.root / "book").iterdir():
         if item.name in skip or item.name.startswith("."):
             continue

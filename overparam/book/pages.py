@@ -8,8 +8,10 @@
   coloured badge in the first column, grouped by chapter with counts per verdict, each
   row linked to its chapter's claims section, sources by name.
 - :func:`calibration_page`: ``book/calibration.md``, "How the verdicts are made", the
-  table of :func:`overparam.calibration.calibration_markdown` (re-computed only when the
+  table of :func:`overparam.book.rules.calibration_markdown` (re-computed only when the
   package changes).
+
+The scale-agreement and synthesis pages are in :mod:`.scale`.
 """
 from __future__ import annotations
 
@@ -195,16 +197,31 @@ class Beside:
     stale: list[str] = dataclasses.field(default_factory=list)
 
 
-def published_beside(paths: Paths) -> dict[str, Beside]:
-    """The published edition's verdicts per chapter (for the local edition's scorecard)."""
+def published_beside(paths: Paths) -> dict[str, dict[str, Beside]]:
+    """Every committed edition's verdicts, per edition then chapter (in order of scale)."""
     from . import edition
 
-    return {name: Beside(pub.claims, pub.profile, "published", pub.stale)
-            for name, pub in edition.read_published(paths).items() if pub.claims is not None}
+    return {name: {ch: Beside(pub.claims, pub.profile, name, pub.stale)
+                   for ch, pub in eds.items() if pub.claims is not None}
+            for name, eds in edition.read_editions(paths).items()}
+
+
+def _editions(beside) -> dict[str, dict[str, Beside]]:
+    """``beside`` as edition -> chapter -> Beside (one edition's chapter -> Beside is wrapped)."""
+    beside = dict(beside or {})
+    if any(isinstance(v, Beside) for v in beside.values()):
+        first = next(v for v in beside.values() if isinstance(v, Beside))
+        return {first.edition: beside}
+    return {k: dict(v) for k, v in beside.items() if v}
+
+
+def _label(side: Mapping[str, Beside]) -> str:
+    first = next(iter(side.values()))
+    return first.profile if first.profile == first.edition else f"{first.profile} · {first.edition}"
 
 
 def _beside_cell(other: dict | None, mine: dict | None, side: Beside | None) -> str:
-    """The second verdict column: the other edition's badge, marked stale or scale-dependent."""
+    """Another edition's verdict cell: its badge, marked stale or scale-dependent."""
     if side is None or other is None:
         return "<td class='beside'>-</td>"
     cell = _badge(str(other.get("verdict", "?")))
@@ -216,33 +233,60 @@ def _beside_cell(other: dict | None, mine: dict | None, side: Beside | None) -> 
     return f"<td class='beside'>{cell}</td>"
 
 
+def claim_id(c: dict) -> str:
+    """What matches a claim across editions: its rule's stable key, else its text."""
+    return f"key:{c['key']}" if c.get("key") else f"text:{c.get('claim', '')}"
+
+
 def _pair(claims: list[dict], other: list[dict]) -> list[tuple[dict | None, dict | None]]:
-    """Claims of this edition with the other edition's claim of the same text (and the rest)."""
-    by_text: dict[str, list[dict]] = {}
+    """Claims of this edition with the other edition's claim of the same key (and the rest)."""
+    by_id: dict[str, list[dict]] = {}
     for c in other:
-        by_text.setdefault(str(c.get("claim", "")), []).append(c)
+        by_id.setdefault(claim_id(c), []).append(c)
     pairs: list[tuple[dict | None, dict | None]] = []
     for c in claims:
-        match = by_text.get(str(c.get("claim", "")))
+        match = by_id.get(claim_id(c))
         pairs.append((c, match.pop(0) if match else None))
-    pairs += [(None, c) for rest in by_text.values() for c in rest]
+    pairs += [(None, c) for rest in by_id.values() for c in rest]
     return pairs
 
 
-def scorecard_markdown(paths: Paths, beside: Mapping[str, Beside] | None = None) -> str:
+def align(columns: list[list[dict]]) -> list[list[dict | None]]:
+    """Rows of claims matched by :func:`claim_id` across several editions (first column's order)."""
+    rows: list[list[dict | None]] = []
+    index: dict[str, list[int]] = {}
+    for j, claims in enumerate(columns):
+        used: dict[str, int] = {}
+        for c in claims:
+            cid = claim_id(c)
+            k = used.get(cid, 0)
+            used[cid] = k + 1
+            slots = index.setdefault(cid, [])
+            if k < len(slots):
+                rows[slots[k]][j] = c
+            else:
+                slots.append(len(rows))
+                rows.append([None] * len(columns))
+                rows[-1][j] = c
+    return rows
+
+
+def scorecard_markdown(paths: Paths, beside: Mapping[str, Any] | None = None) -> str:
     """The text of ``book/scorecard.md``: counts per chapter, then each chapter's claims.
 
     Every verdict is a coloured badge in the first column (readable at 1280 px: the
     table has narrow columns and wraps its text); each claim links to its chapter's
     "Claims under test" section when the chapter is in the book.
 
-    ``beside``: another edition's verdicts per chapter, shown in a second column (default:
-    the published edition of ``paths``, marked *stale* where its run predates the current
-    code); a claim whose two verdicts differ is marked *depends on scale*.
+    ``beside``: other editions' verdicts (edition -> chapter -> :class:`Beside`, or one
+    edition's chapter -> Beside), one column each (default: every committed edition of
+    ``paths``, in order of scale: long, full), matched by the rules' stable keys and marked
+    *stale* where a run predates the current code; a verdict that differs from this
+    edition's is marked *depends on scale*.
     """
     in_toc = set(registry.toc_chapters(paths.toc))
     names = source_names(paths.root / "book" / "references.bib")
-    beside = published_beside(paths) if beside is None else dict(beside)
+    eds = _editions(published_beside(paths) if beside is None else beside)
     per_chapter: list[tuple[str, list[dict]]] = []
     for f in sorted(paths.chapters.glob("*.claims.json")):
         try:
@@ -251,7 +295,7 @@ def scorecard_markdown(paths: Paths, beside: Mapping[str, Beside] | None = None)
             continue
         per_chapter.append((f.name.removesuffix(".claims.json"), list(claims)))
     have = {ch for ch, _ in per_chapter}
-    per_chapter += [(ch, []) for ch in sorted(beside) if ch not in have]
+    per_chapter += [(ch, []) for ch in sorted({c for side in eds.values() for c in side}) if ch not in have]
     per_chapter.sort(key=lambda item: item[0])
     known = list(VERDICTS)
     extra = sorted({c.get("verdict", "?") for _, cl in per_chapter for c in cl} - set(known))
@@ -264,15 +308,15 @@ def scorecard_markdown(paths: Paths, beside: Mapping[str, Beside] | None = None)
              "read its section.", ""]
     if not per_chapter:
         return "\n".join(lines + ["No chapter has produced a claims table yet.", ""])
-    side_label = ""
-    if beside:
-        first = next(iter(beside.values()))
-        side_label = f"{first.profile} · {first.edition}"
-        mine = next((str(c.get("profile")) for _, cl in per_chapter for c in cl if c.get("profile")), "")
-        lines += [f"The second verdict column is the {first.edition} edition (`{first.profile}` "
-                  f"profile) beside this one{f' (`{mine}`)' if mine else ''}: *depends on scale* "
-                  "marks a claim whose verdict differs between the two, *stale* a run that "
-                  "predates the chapter's current notebook or code (see the status page).", ""]
+    labels = {name: _label(side) for name, side in eds.items()}
+    mine = next((str(c.get("profile")) for _, cl in per_chapter for c in cl if c.get("profile")), "")
+    if eds:
+        lines += [f"The first verdict column is this build{f' (`{mine}`)' if mine else ''}; the next "
+                  + ("ones are" if len(eds) > 1 else "one is") + " the committed "
+                  + ", ".join(f"`{labels[n]}`" for n in eds) + (" editions" if len(eds) > 1 else " edition")
+                  + ", matched by each rule's stable key. *depends on scale* marks a verdict that differs "
+                  "from this build's (the {doc}`scale-agreement page </book/scale>` says why), *stale* a "
+                  "run that predates the chapter's current notebook or code (see the status page).", ""]
 
     def chapter_label(ch: str) -> str:
         n = registry.chapter_number(ch)
@@ -285,7 +329,7 @@ def scorecard_markdown(paths: Paths, beside: Mapping[str, Beside] | None = None)
         anchor = f"#{CLAIMS_ANCHOR}" if has_claims_section(paths.chapters / f"{ch}.ipynb") else ""
         return f"chapters/{ch}.html{anchor}"
 
-    head = "".join(f"<th>{_badge(v)}</th>" for v in columns)
+    head = "".join(f"<th title='{html.escape(v, quote=True)}'>{_badge(v)}</th>" for v in columns)
     body, totals = [], {v: 0 for v in columns}
     for ch, cl in per_chapter:
         counts = {v: sum(c.get("verdict") == v for c in cl) for v in columns}
@@ -295,47 +339,49 @@ def scorecard_markdown(paths: Paths, beside: Mapping[str, Beside] | None = None)
         label = html.escape(chapter_label(ch))
         cell = f'<a href="{link}">{label}</a>' if link else label
         side = ""
-        if beside:
-            other = beside.get(ch)
+        for name, ed in eds.items():
+            other = ed.get(ch)
             differ = sum(1 for a, b in _pair(cl, other.claims if other else [])
                          if a is not None and b is not None and a.get("verdict") != b.get("verdict"))
-            side = f"<td>{differ or ''}{' · stale' if other and other.stale else ''}</td>"
+            side += f"<td>{differ or ''}{' · stale' if other and other.stale else ''}</td>"
         body.append(f"<tr><td>{cell}</td>" + "".join(f"<td>{counts[v] or ''}</td>" for v in columns)
                     + f"<td>{len(cl)}</td>{side}</tr>")
     body.append("<tr class='total'><td>all chapters</td>" + "".join(f"<td>{totals[v]}</td>" for v in columns)
-                + f"<td>{sum(totals.values())}</td>{'<td></td>' if beside else ''}</tr>")
-    side_head = f"<th>differ from {html.escape(side_label)}</th>" if beside else ""
+                + f"<td>{sum(totals.values())}</td>" + "<td></td>" * len(eds) + "</tr>")
+    side_head = "".join(f"<th>differ from {html.escape(labels[n])}</th>" for n in eds)
     lines += ['<table class="scorecard-counts">',
               f"<thead><tr><th>chapter</th>{head}<th>claims</th>{side_head}</tr></thead>",
               f"<tbody>{''.join(body)}</tbody></table>", ""]
     for ch, cl in per_chapter:
         lines += [f"## {chapter_label(ch)}", ""]
         link = href(ch)
-        side = beside.get(ch) if beside else None
+        sides = [(name, ed.get(ch)) for name, ed in eds.items()]
         rows = []
-        for c, other in (_pair(cl, side.claims) if side else [(c, None) for c in cl]):
-            shown = c if c is not None else other
+        for row in align([cl] + [s.claims if s else [] for _, s in sides]):
+            c, others = row[0], row[1:]
+            shown = c if c is not None else next(o for o in others if o is not None)
             text = html.escape(str(shown.get("claim", "")))
             claim = f'<a href="{link}">{text}</a>' if link else text
             prof = html.escape(str(shown.get("profile", "")))
             first = _badge(str(c.get("verdict", "?"))) if c is not None else "-"
-            second = _beside_cell(other, c, side) if beside else ""
+            second = "".join(_beside_cell(o, c, s) for o, (_, s) in zip(others, sides))
             rows.append(f"<tr><td>{first}</td>{second}<td>{claim}</td>"
                         f"<td class='measured'>{_measured(shown)}</td>"
                         f"<td>{html.escape(readable_source(str(shown.get('source', '')), names))}"
                         f"{' · ' + prof if prof else ''}</td></tr>")
-        cols = "<col class='c-verdict'>" + ("<col class='c-verdict'>" if beside else "")
-        side_head = f"<th>{html.escape(side_label)}</th>" if beside else ""
-        lines += ['<table class="scorecard">',
+        cols = "<col class='c-verdict'>" * (1 + len(sides))
+        side_head = "".join(f"<th>{html.escape(labels[n])}</th>" for n, _ in sides)
+        lines += [f'<table class="scorecard scorecard-{1 + len(sides)}">',
                   f"<colgroup>{cols}<col class='c-claim'><col class='c-measured'>"
                   "<col class='c-source'></colgroup>",
-                  f"<thead><tr><th>verdict</th>{side_head}<th>claim</th><th>measured [95 % CI]</th>"
+                  f"<thead><tr><th>{html.escape(mine) if eds and mine else 'verdict'}</th>{side_head}"
+                  "<th>claim</th><th>measured [95 % CI]</th>"
                   "<th>source · profile</th></tr></thead>",
                   f"<tbody>{''.join(rows)}</tbody></table>", ""]
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------------- synthesis
+# ------------------------------------------------------------------------- verdict bars
 
 def _verdict_bar(counts: Mapping[str, int]) -> str:
     total = sum(counts.values()) or 1
@@ -345,92 +391,27 @@ def _verdict_bar(counts: Mapping[str, int]) -> str:
     return f'<div class="verdict-bar">{segs}</div>'
 
 
-def synthesis_markdown(paths: Paths) -> str:
-    """The text of ``book/synthesis.md``, "What over-parameterization buys".
-
-    Every chapter's verdicts (``book/chapters/*.claims.json``), grouped by the theme that
-    the registry gives the chapter: one table with, per theme, a bar of verdict counts and
-    each claim with its badge and measured value, linked to its chapter. Nothing is typed:
-    a chapter without a claims file is listed as not run.
-    """
-    lines = ["# What over-parameterization buys", "",
-             "Each chapter measures one thing that extra parameters are said to buy. This page "
-             "gathers their answers: per theme, the verdicts of its claims (the bar counts them: "
-             + ", ".join(_badge(v) for v in VERDICTS) + ") and what was measured, mean "
-             "[95 % interval]. It is generated from the chapters' claims files; the "
-             "{doc}`scorecard </book/scorecard>` has every claim with its source.", ""]
-    in_toc = set(registry.toc_chapters(paths.toc))
-    themes: dict[str, list[tuple[str, list[dict] | None]]] = {}
-    for entry in registry.chapters():
-        if entry.name not in in_toc:
-            continue
-        f = paths.chapters / f"{entry.name}.claims.json"
-        try:
-            claims = list(json.loads(f.read_text())) if f.exists() else None
-        except ValueError:
-            claims = None
-        themes.setdefault(entry.theme or entry.title, []).append((entry.name, claims))
-    if not themes:
-        return "\n".join(lines + ["No chapter is in this book yet.", ""])
-    profiles = sorted({str(c.get("profile")) for group in themes.values() for _, cl in group
-                       for c in cl or [] if c.get("profile")})
-    if profiles:
-        lines += [f"Profile of these measurements: {', '.join(f'`{p}`' for p in profiles)}"
-                  + (" (the `smoke` profile only proves that the code runs: its verdicts mean "
-                     "nothing)." if "smoke" in profiles else "."), ""]
-    rows = []
-    for theme, group in themes.items():
-        counts = {v: 0 for v in VERDICTS}
-        items = []
-        for name, claims in group:
-            n = registry.chapter_number(name)
-            link = f'<a href="chapters/{name}.html">chapter {n}</a>'
-            if claims is None:
-                items.append(f"<li>{link}: not run in this build</li>")
-                continue
-            for c in claims:
-                v = str(c.get("verdict", "?"))
-                counts[v] = counts.get(v, 0) + 1
-                items.append(f"<li>{_badge(v)} {html.escape(str(c.get('claim', '')))} "
-                             f"<span class='measured'>({_measured(c)})</span> · {link}</li>")
-        n_claims = sum(counts.values())
-        summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no claims yet"
-        rows.append(f"<tr><td><strong>{html.escape(theme)}</strong><br>{summary}</td>"
-                    f"<td>{_verdict_bar(counts) if n_claims else ''}</td>"
-                    f"<td><ul>{''.join(items)}</ul></td></tr>")
-    lines += ['<table class="synthesis">',
-              "<colgroup><col class='c-theme'><col class='c-bar'><col class='c-claims'></colgroup>",
-              "<thead><tr><th>theme</th><th>verdicts</th><th>claims, measured</th></tr></thead>",
-              f"<tbody>{''.join(rows)}</tbody></table>", ""]
-    return "\n".join(lines)
-
-
-def synthesis_page(paths: Paths) -> Path:
-    """Write ``book/synthesis.md`` (:func:`synthesis_markdown`); return its path."""
-    (paths.root / "book").mkdir(parents=True, exist_ok=True)
-    page = paths.root / "book" / "synthesis.md"
-    write_atomic(page, synthesis_markdown(paths))
-    return page
-
-
 # ----------------------------------------------------------------------- calibration
 
 def calibration_page(paths: Paths, draws: int = 1000) -> Path:
-    """Write ``book/calibration.md`` ("How the verdicts are made"); return its path.
+    """Write ``book/calibration.md`` ("How the verdicts are made") and ``book/calibration.json``
+    (the same rows, read by the scale-agreement page); return the page's path.
 
-    The table comes from :func:`overparam.calibration.calibration_markdown` (the lead's
-    code; each chapter's ``CHECKS``). It is re-computed only when the package changed: the
-    page carries the package fingerprint in a comment. If it cannot be computed, the page
-    says so (with the error) and the build goes on.
+    The table comes from :func:`overparam.book.rules.calibration_markdown` (every chapter's
+    declared rules at each of its profiles). It is re-computed only when the package
+    changed: the page carries the package fingerprint in a comment. If it cannot be
+    computed, the page says so (with the error) and the build goes on.
     """
     page = paths.root / "book" / "calibration.md"
     stamp = f"% overparam package {cache.package_fingerprint()} draws {draws}"
     if page.exists() and page.read_text().startswith(stamp):
         return page
     try:
-        from .. import calibration
+        from . import rules
 
-        text = calibration.calibration_markdown(draws=draws)
+        rows = rules.calibration_rows(draws)
+        text = rules.calibration_markdown(rows, draws=draws)
+        write_atomic(paths.root / "book" / "calibration.json", rules.calibration_json(rows))
     except Exception as err:  # noqa: BLE001 - the book still builds, and says why
         text = ("# How the verdicts are made\n\nThe calibration table could not be computed "
                 f"in this build: `{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}`.\n")
