@@ -38,16 +38,21 @@ def test_chapter_runs_at_smoke(smoke_book, chapter):
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_has_claims_table(smoke_book, chapter):
-    claims = json.loads((smoke_book.executed / f"{chapter}.claims.json").read_text())
+    text = (smoke_book.executed / f"{chapter}.claims.json").read_text()
+    claims = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in a claims file: not strict JSON"))
     assert claims, "the Claims under test section displays a ClaimsTable"
+    keys = [c["key"] for c in claims]
+    assert all(keys) and len(set(keys)) == len(keys), "every row carries its rule's unique stable key"
     for c in claims:
         assert c["verdict"] in VERDICTS
         lo, m, hi = (c[k] for k in ("ci_low", "measured", "ci_high"))
-        assert all(isinstance(v, (int, float)) for v in (lo, m, hi)), c
-        if any(v != v for v in (lo, m, hi)):  # no usable interval: the rule cannot decide
-            assert c["verdict"] in ("inconclusive", "partly"), c
+        assert all(v is None or isinstance(v, (int, float)) for v in (lo, m, hi)), c
+        if any(v is None for v in (lo, m, hi)):  # no usable interval: the rule cannot decide
+            assert c["verdict"] in ("inconclusive", "partly") and c["why"], c
         else:
             assert lo <= m <= hi, c
+            if c["verdict"] != "exact":
+                assert lo < hi or c["verdict"] == "inconclusive", f"zero-width interval: {c}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
