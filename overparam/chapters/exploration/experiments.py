@@ -112,6 +112,8 @@ class ExplorationResults:
     p1: SweepResult                # extra 1-filter Naive trainings (the "more draws" p1)
     optimizers_cnn: OptimizerStudy
     optimizers_and: OptimizerStudy
+    n_test_and: int = 0            # points per AND test set
+    n_val_pairs: int = 0           # 1101 validation pairs
     seconds: float = 0.0
 
 
@@ -142,7 +144,8 @@ def run_chapter(cfg: ExplorationConfig, seed: int = 0, device="cpu") -> Explorat
         res = ExplorationResults(
             **out, handset_and=handset_and_f1(cfg.handset_repeats, cfg.n_test_and, seed, device),
             handset_and_exact=handset_and_f1_exact(),
-            handset_1101=handset_1101_accuracy(cfg.n_val_pairs, seed, device))
+            handset_1101=handset_1101_accuracy(cfg.n_val_pairs, seed, device),
+            n_test_and=cfg.n_test_and, n_val_pairs=cfg.n_val_pairs)
     res.seconds = time.perf_counter() - t0
     log.info(f"done in {res.seconds:.0f} s")
     return res
