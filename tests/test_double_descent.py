@@ -7,13 +7,15 @@ import pytest
 import torch
 
 from overparam import claims, config
-from overparam.calibration import calibrate
+from overparam.calibration import calibrate_rule
 from overparam.chapters import double_descent as dd
 from overparam.engine.store import ResultStore
 from overparam.stats import mean_ci
 
 # the rules module (the package's name `claims` is the table-building function)
 rules = importlib.import_module("overparam.chapters.double_descent.verdicts")
+EP = np.arange(21) * 5.0                    # evaluation epochs of a 21-point epoch curve
+W11 = np.array([8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048], float)  # labels of 11 widths
 
 
 def test_ridge_fit_matches_pinv_and_normal_equations():
@@ -172,32 +174,32 @@ def test_crossfit_picks_on_other_seeds():
         m = c.mean(0)
         t0 = int(np.argmin(m)); t1 = t0 + int(np.argmax(m[t0:]))
         same.append(np.mean(c[:, t1] - c[:, t0]))
-        held.append(rules.rule_epochwise_rise(c)[0].mean)
+        held.append(rules.epochwise_rise((c, EP)).estimate.mean)
     assert np.mean(same) > 0.01 and abs(np.mean(held)) < 0.003
     rise = np.concatenate([np.linspace(0.6, 0.35, 5), np.linspace(0.35, 0.45, 16)])
-    assert rules.rule_epochwise_rise(rise + rng.normal(0, 0.005, (3, 21)))[1] == claims.REPRODUCED
-    assert rules.rule_epochwise_rise(np.linspace(0.6, 0.3, 21) + rng.normal(0, 0.005, (3, 21)))[1] \
+    assert rules.epochwise_rise((rise + rng.normal(0, 0.005, (3, 21)), EP)).verdict == claims.REPRODUCED
+    assert rules.epochwise_rise((np.linspace(0.6, 0.3, 21) + rng.normal(0, 0.005, (3, 21)), EP)).verdict \
         == claims.NOT_REPRODUCED
 
 
 def test_threshold_rule_censors_high_noise_and_refuses_unknown_low_noise():
     lo, hi = np.array([6.0, 6.2, 5.9]), np.array([np.nan, np.nan, np.nan])
-    est, v = rules.rule_threshold_moves((lo, hi, 11.0))
-    assert v == claims.REPRODUCED and est.mean == pytest.approx(11.0 - lo.mean())
-    assert rules.rule_threshold_moves((np.array([6.0, np.nan, 6.1]), np.array([7.0, 7.1, 7.2]), 11.0))[1] \
-        == claims.INCONCLUSIVE
+    j = rules.RULES["threshold_moves"].judge((lo, hi, 11.0))
+    assert j.verdict == claims.REPRODUCED and j.estimate.mean == pytest.approx(11.0 - lo.mean())
+    assert rules.RULES["threshold_moves"].judge((np.array([6.0, np.nan, 6.1]), np.array([7.0, 7.1, 7.2]),
+                                                 11.0)).verdict == claims.INCONCLUSIVE
 
 
 def test_peak_exists_and_second_descent_rules_on_shaped_curves():
     rng = np.random.default_rng(3)
     peak = np.array([0.5, 0.45, 0.40, 0.41, 0.42, 0.44, 0.50, 0.44, 0.42, 0.38, 0.35])
     noisy = peak + rng.normal(0, 0.004, (4, 11))
-    assert rules.rule_peak_exists(noisy)[1] == claims.REPRODUCED
-    assert rules.rule_second_descent(noisy)[1] == claims.REPRODUCED
+    assert rules.peak_exists((noisy, W11)).verdict == claims.REPRODUCED
+    assert rules.second_descent((noisy, W11)).verdict == claims.REPRODUCED
     falling = np.linspace(0.5, 0.3, 11) + rng.normal(0, 0.004, (4, 11))
-    assert rules.rule_peak_exists(falling)[1] == claims.NOT_REPRODUCED
+    assert rules.peak_exists((falling, W11)).verdict == claims.NOT_REPRODUCED
     risen = peak.copy(); risen[-1] = 0.48
-    assert rules.rule_second_descent(risen + rng.normal(0, 0.004, (4, 11)))[1] == claims.NOT_REPRODUCED
+    assert rules.second_descent((risen + rng.normal(0, 0.004, (4, 11)), W11)).verdict == claims.NOT_REPRODUCED
 
 
 def test_peak_rule_sees_a_broad_hump_and_not_a_curve_that_stays_up():
@@ -206,9 +208,10 @@ def test_peak_rule_sees_a_broad_hump_and_not_a_curve_that_stays_up():
     that rises after the minimum and never falls again has no peak."""
     rng = np.random.default_rng(5)
     hump = np.array([0.655, 0.60, 0.57, 0.60, 0.62, 0.625, 0.625, 0.62, 0.60])
-    assert rules.rule_peak_exists(hump + rng.normal(0, 0.004, (5, 9)))[1] == claims.REPRODUCED
+    j = rules.peak_exists((hump + rng.normal(0, 0.004, (5, 9)), W11[:9]))
+    assert j.verdict == claims.REPRODUCED and "peak" in j.picked and "minimum" in j.picked
     stays = np.array([0.655, 0.60, 0.57, 0.60, 0.62, 0.63, 0.64, 0.65, 0.68])
-    assert rules.rule_peak_exists(stays + rng.normal(0, 0.004, (5, 9)))[1] == claims.NOT_REPRODUCED
+    assert rules.peak_exists((stays + rng.normal(0, 0.004, (5, 9)), W11[:9])).verdict == claims.NOT_REPRODUCED
 
 
 def test_teacher_labels_are_balanced_and_reproducible():
@@ -219,11 +222,11 @@ def test_teacher_labels_are_balanced_and_reproducible():
     assert torch.equal(y, dd.teacher_labels(X, 4, seed=3)) and not torch.equal(y, dd.teacher_labels(X, 4, seed=4))
 
 
-def test_every_check_of_the_chapter_is_calibrated():
-    for c in dd.CHECKS:
-        cal = calibrate(c, "double_descent", draws=300)
-        assert cal.null_rate <= 0.05 + 0.03, (c.claim, cal.null_rate)  # 300 draws: sampling slack
-        assert cal.unreachable == [], (c.claim, cal.unreachable)
+def test_every_rule_of_the_chapter_is_calibrated_at_quick():
+    for r in dd.RULES.calibrated:
+        cal = calibrate_rule(r, dd.RULES, dd.PROFILES["quick"], "double_descent", "quick", draws=300)
+        assert cal.null_rate <= 0.05 + 0.03, (r.key, cal.null_rate)  # 300 draws: sampling slack
+        assert cal.unreachable == [], (r.key, cal.unreachable)
 
 
 def _synthetic_sweep(train_err, test_err):
@@ -260,7 +263,7 @@ def test_neyshabur_claim_compares_the_fitting_width_with_a_wider_one():
     # nothing fits, or only the widest fits: there is no wider model to compare with
     for tr in ([[0.5, 0.4, 0.3, 0.2]] * 3, [[0.5, 0.4, 0.3, 0.0]] * 3):
         r = _rows(dataclasses.replace(falls, train_err=np.asarray(tr)[None]), "keeps falling")
-        assert r.verdict == claims.INCONCLUSIVE and "no wider model" in r.rule
+        assert r.verdict == claims.INCONCLUSIVE and "no wider model" in r.why
 
 
 def test_sample_wise_claim_is_not_fooled_by_seed_noise():

@@ -4,12 +4,12 @@ how easily networks fit (random labels, a teacher's labels).
 
 The chapter's shape: :data:`PROFILES` (:mod:`.profiles`); experiments returning result
 dataclasses (:mod:`.closed_form`, :mod:`.experiments`, :mod:`.fitting`, bundled in
-:class:`DoubleDescentResults`); figures (:mod:`.figures`); :func:`claims` and the
-calibration :data:`CHECKS` of every rule (:mod:`.claims`). The MLP sweeps run on the
+:class:`DoubleDescentResults`); figures (:mod:`.figures`); the rules :data:`RULES`, :func:`measure` and :func:`claims`
+(:mod:`.verdicts`). The MLP sweeps run on the
 engine's :func:`~overparam.engine.sweep.train_grid` and save every grid point in the
 chapter's result store, so a killed run resumes.
 """
-from .verdicts import CHECKS, NOT_TESTED, claims, crossfit
+from .verdicts import NOT_TESTED, RULES, claims, crossfit, measure
 from .closed_form import (LinearSystemResult, RandomFeaturesResult, linear_system_sweep,
                           random_features_sweep, ridge_fit)
 from .experiments import (EMCResult, SampleSweep, WidthSweep, bias_variance, classical_min_index,
@@ -25,7 +25,7 @@ from .profiles import PROFILES, SOURCE, DoubleDescentConfig, results_store
 from .results import DoubleDescentResults
 
 __all__ = [
-    "CHECKS", "NOT_TESTED", "claims", "crossfit",
+    "RULES", "NOT_TESTED", "measure", "claims", "crossfit",
     "LinearSystemResult", "RandomFeaturesResult", "linear_system_sweep", "random_features_sweep",
     "ridge_fit", "EMCResult", "SampleSweep", "WidthSweep", "bias_variance", "classical_min_index",
     "crossing_position", "divergence_report", "emc_log2", "emc_sweep", "interpolation_index",

@@ -1,4 +1,4 @@
-"""Chapter 3's size bounds for the book's runner (issue 12): :data:`LIMITS` and
+"""Chapter 3's size bounds for the book's runner: :data:`LIMITS` and
 :func:`estimate_cost`.
 
 The MLP sweeps train through :func:`~overparam.engine.sweep.train_grid`: chunks of at
