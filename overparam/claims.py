@@ -410,6 +410,9 @@ class RuleBook:
     replicates: Callable[[Any], int]
     not_tested: list[tuple[str, str]] = field(default_factory=list)
     footing_share: float = 1.0   # share of an arm's members that must meet its criterion
+    #: key -> why the rule's verdict changes with scale (shown on the scale-agreement page
+    #: when neither under-training nor power explains the change; name the figure)
+    scale_notes: dict = field(default_factory=dict)
 
     def __post_init__(self):
         keys = [r.key for r in self.rules]
