@@ -239,7 +239,9 @@ def fit_bend(arch, a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], X: torc
              y: torch.Tensor, *, kind: str = "bezier", steps: int = 500, lr: float = 1e-3,
              batch_size: int = 128, generator: torch.Generator | None = None,
              masks: Sequence[torch.Tensor | None] | None = None,
-             bend: Sequence[torch.Tensor] | None = None, label: str = "bend") -> list[torch.Tensor]:
+             bend: Sequence[torch.Tensor] | None = None, sizes: Sequence[int] | None = None,
+             offsets: Sequence[int] | None = None, callbacks: Sequence = (),
+             label: str = "bend") -> list[torch.Tensor]:
     """Train the bend of a chain or Bezier curve to minimise ``E_{t~U(0,1)} L(theta(t))``.
 
     The curve is a model whose parameters are a function of t: at each step every member
@@ -256,6 +258,9 @@ def fit_bend(arch, a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], X: torc
     generator : draws t and the batches
     masks : 0/1 gradient masks of padded members (``Stack.masks``), or None
     bend : starting bend (default :func:`init_bend`)
+    sizes, offsets : per member, its training set is ``sizes[m]`` rows of ``X`` from row
+        ``offsets[m]`` (default: all of ``X`` for every member; offsets 0)
+    callbacks : passed to :func:`overparam.engine.loop.fit` (e.g. a plateau stop)
 
     Returns
     -------
@@ -280,11 +285,11 @@ def fit_bend(arch, a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], X: torc
     X, y = X.to(dev, a[0].dtype), y.to(dev)
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     apply = _arch_forward(arch)
+    draw = member_batches(M, n if sizes is None else sizes, batch_size, gen, offsets)
 
     def batches(_step):
         t = torch.rand(M, generator=gen, dtype=torch.float64)
-        idx = torch.randint(0, n, (M, min(batch_size, n)), generator=gen)
-        return t.to(dev), idx.to(dev)
+        return t.to(dev), draw().to(dev)
 
     def loss(ps, batch):
         t, idx = batch
@@ -292,8 +297,31 @@ def fit_bend(arch, a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], X: torc
         return _member_ce(apply(pts, X[idx]), y[idx])
 
     opt = make_optimizer(params, "adam", lr)
-    res = fit(params, loss, batches, opt, steps, grad_masks=masks, label=label)
+    res = fit(params, loss, batches, opt, steps, grad_masks=masks, callbacks=callbacks, label=label)
     return res.params
+
+
+def member_batches(M: int, sizes, batch_size: int, generator: torch.Generator, offsets=None):
+    """A function drawing each member's mini-batch indices, (M, B), with replacement.
+
+    ``sizes``: one int (every member draws from the first ``sizes`` examples) or one per
+    member (member m draws from rows ``offsets[m]`` to ``offsets[m] + sizes[m] - 1``;
+    ``offsets`` default 0). B = min(batch_size, largest size): a member with fewer examples
+    draws some twice. With one size this is ``torch.randint(0, n, (M, B))``.
+
+    Introduced in: Chapter 8
+    """
+    if np.ndim(sizes) == 0 and offsets is None:
+        n = int(sizes)
+        return lambda: torch.randint(0, n, (M, min(batch_size, n)), generator=generator)
+    n = torch.as_tensor(np.broadcast_to(np.asarray(sizes), (M,)).copy(), dtype=torch.float64).reshape(M, 1)
+    off = torch.zeros(M, 1, dtype=torch.long) if offsets is None else \
+        torch.as_tensor(np.asarray(offsets), dtype=torch.long).reshape(M, 1)
+    if bool((n < 1).any()) or bool((off < 0).any()):
+        raise ValueError(f"sizes={sizes!r}, offsets={offsets!r} are not allowed; expected {M} positive "
+                         "sizes and offsets >= 0")
+    B = min(batch_size, int(n.max()))
+    return lambda: (torch.rand(M, B, generator=generator, dtype=torch.float64) * n).long() + off
 
 
 @dataclass

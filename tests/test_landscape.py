@@ -211,3 +211,17 @@ def test_fit_bend_keeps_padded_units_at_zero():
     bend = L.fit_bend(st_a.arch, st_a.params, st_b.params, X, y, steps=20, lr=0.05, masks=st_a.masks)
     assert torch.all(bend[0][0, :, 4:] == 0) and torch.all(bend[2][0, 4:] == 0)
     assert not torch.allclose(bend[0][1], (st_a.params[0][1] + st_b.params[0][1]) / 2)
+
+
+def test_member_batches_draw_each_member_from_its_own_rows():
+    from overparam.landscape import member_batches
+    g = torch.Generator().manual_seed(0)
+    draw = member_batches(3, [16, 64, 256], 128, g, offsets=[0, 1000, 2000])
+    idx = torch.cat([draw() for _ in range(20)], 1)
+    assert idx.shape == (3, 20 * 128)
+    for m, (n, o) in enumerate(((16, 0), (64, 1000), (256, 2000))):
+        assert int(idx[m].min()) == o and int(idx[m].max()) == o + n - 1   # every row reachable, none beyond
+    one = member_batches(2, 50, 128, torch.Generator().manual_seed(1))()
+    assert one.shape == (2, 50) and int(one.max()) < 50
+    with pytest.raises(ValueError):
+        member_batches(2, [0, 5], 8, g)

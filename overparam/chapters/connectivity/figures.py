@@ -13,7 +13,8 @@ import numpy as np
 from ...plotting import plot_band
 from ...stats import mean_ci
 from .verdicts import width_needed
-from .experiments import FeatureResult, GridResult
+from .experiments import GridResult
+from .features import FeatureResult
 from .profiles import TOL
 
 LABELS = {"line": "straight line", "weight": "line after weight matching",

@@ -1,10 +1,9 @@
-"""Chapter 8's size bounds for the book's runner (issue 12): :data:`LIMITS` and
-:func:`estimate_cost`.
+"""Chapter 8's size bounds for the book's runner: :data:`LIMITS` and :func:`estimate_cost`.
 
-For each training-set size N one stack holds 2 (or 3) networks d-w-w-10 per width and
-pair, padded to the widest; then every pair's paths are scanned (a trained Bezier bend per
-pair, stacked) and each network's dropout halves are drawn. The feature grid repeats
-this on the extractor's ``feature_dim`` features.
+For each width w one stack holds 2 networks d-w-w-10 per training-set size N and pair (3
+at the largest N), with no padding; then every pair's bend is trained (stacked) and its
+paths are scanned, and each network's dropout halves are drawn. The feature grid repeats
+this on the extractor's ``feature_dim`` features. The widest width's stack is the peak.
 
 Introduced in: Chapter 8
 """
@@ -55,11 +54,12 @@ def estimate_cost(cfg: ConnectivityConfig) -> int:
 
     Introduced in: Chapter 8
     """
-    J, Pn = len(cfg.widths), cfg.n_pairs
+    J, Pn, I = len(cfg.widths), cfg.n_pairs, len(cfg.n_trains)
     w = max(cfg.widths)
     n = max(cfg.n_trains)
+    nets = I * Pn * 2 + (Pn if cfg.same_start else 0)     # the widest width's stack
     per_net = 3 if cfg.same_start else 2
-    grid = _cell(J * Pn * per_net, J * Pn, models.Arch("mlp", (w, w), D, C), n, cfg)
+    grid = _cell(nets, I * Pn, models.Arch("mlp", (w, w), D, C), n, cfg)
     kept = F32 * len(cfg.n_trains) * J * Pn * per_net * models.Arch("mlp", (w, w), D, C).n_params
     extractor = models.Arch("mlp", (cfg.feature_dim,), D, C)
     feat = (F32 * STATE * extractor.n_params

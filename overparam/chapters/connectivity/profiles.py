@@ -24,9 +24,10 @@ class ConnectivityConfig:
     Introduced in: Chapter 8
     """
 
-    n_trains: tuple = (64, 256)     # training-set sizes N; consecutive sizes differ by 4x,
-    #                                 so width x 2 keeps width / sqrt(N) fixed; small N keeps
-    #                                 the width where paths flatten (~2 sqrt(N)) inside the grid
+    n_trains: tuple = (16, 64, 256)  # training-set sizes N; consecutive sizes differ by 4x,
+    #                                 so width x 2 keeps width / sqrt(N) fixed; three sizes, as
+    #                                 a sufficiency bound is refuted only by growth that goes on;
+    #                                 small N keeps the width where paths flatten inside the grid
     widths: tuple = (4, 8, 16, 32)  # width of both hidden layers (powers of 2: x2 steps)
     n_pairs: int = 4                # independently trained pairs per (N, width): the replicates
     #                                 behind every interval (pair k of every cell shares nothing
@@ -43,12 +44,21 @@ class ConnectivityConfig:
     #                                   features, last = trained (linearly separable) features
     probe_steps: int = 600          # Adam steps of the linear probe that scores feature quality
     dropout_draws: int = 8          # random halves tried per network (dropout stability: the best)
+    narrow_max: int | None = None   # widest width trained at every N but the largest (None: all
+    #                                 widths at every N); the widest widths serve the rows read
+    #                                 at the largest N, and the width needed at small N lies far below
+    feature_widths: tuple | None = None  # head widths on features (None: ``widths``; a subset of them)
+    stop_on_plateau: bool = False   # end a stack's training once every member's loss has
+    #                                 plateaued (then ``steps`` / ``curve_steps`` are the most)
+    block: int = 100                # steps per block of the plateau criterion (training.Plateau)
+    min_steps: int = 300            # no plateau stop before this many steps
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "curve_steps", "n_points", "feature_dim",
-                     "probe_steps", "dropout_draws"):
+                     "probe_steps", "dropout_draws", "block"):
             check_positive(name, getattr(self, name), integer=True)
         check_positive("lr", self.lr)
+        check_positive("min_steps", self.min_steps, integer=True, allow_zero=True)
         for name in ("n_trains", "widths", "feature_steps"):
             v = getattr(self, name)
             if isinstance(v, list):
@@ -64,6 +74,17 @@ class ConnectivityConfig:
             raise ValueError(f"widths={self.widths!r} is not allowed; expected increasing widths")
         if list(self.feature_steps) != sorted(set(self.feature_steps)) or len(self.feature_steps) < 1:
             raise ValueError(f"feature_steps={self.feature_steps!r} is not allowed; expected increasing steps")
+        if isinstance(self.feature_widths, list):
+            object.__setattr__(self, "feature_widths", tuple(self.feature_widths))
+        if self.feature_widths is not None and (not self.feature_widths
+                                                or not set(self.feature_widths) <= set(self.widths)):
+            raise ValueError(f"feature_widths={self.feature_widths!r} is not allowed; expected a "
+                             f"non-empty subset of widths {self.widths!r}")
+        if self.narrow_max is not None:
+            check_positive("narrow_max", self.narrow_max, integer=True)
+            if self.narrow_max not in self.widths:
+                raise ValueError(f"narrow_max={self.narrow_max!r} is not allowed; expected one of "
+                                 f"widths {self.widths!r}")
         if self.n_pairs < 2:
             raise ValueError(f"n_pairs={self.n_pairs!r} is not allowed; expected >= 2 (for intervals)")
         if self.n_points < 3:
