@@ -269,3 +269,12 @@ def test_papermill_direct_is_refused_with_the_same_message(project, capsys, tree
                                    progress_bar=False, cwd=str(tmp_path))
     assert err.value.ename == "ValueError"
     assert cli_line == f"error: chapter 06_sparsifiers: {err.value.evalue}"
+
+
+def test_side_by_side_the_longest_estimated_chapter_starts_first():
+    from overparam.book import runner
+
+    est = {"a": budget.Estimate("a", 10.0, 1, 1, "cpu"), "b": None,
+           "c": budget.Estimate("c", 99.0, 1, 1, "cpu"), "d": budget.Estimate("d", 50.0, 1, 1, "cpu")}
+    assert runner._longest_first(["a", "b", "c", "d"], est) == [(3, "c"), (4, "d"), (1, "a"), (2, "b")]
+    assert runner._longest_first(["a", "b"], None) == [(1, "a"), (2, "b")]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from typing import Sequence
 
 from .. import budget, config
@@ -96,6 +97,13 @@ def _jobs(text: str | None, device: str, n: int) -> int:
     value = validate.parse_value(text)
     config.check_positive("jobs", value, integer=True)
     return int(value)
+
+
+def _in_background(fn, *args) -> threading.Thread:
+    """Run ``fn(*args)`` in a daemon thread (this process only waits while workers train)."""
+    thread = threading.Thread(target=fn, args=args, daemon=True)
+    thread.start()
+    return thread
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -201,8 +209,12 @@ def _main(args: argparse.Namespace) -> int:
         results = ray_backend.run_chapters(paths, names, args.profile, args.device, seed, params,
                                            args.force, address=args.address)
     else:
+        # the book's calibration page needs no chapter: compute it while they run
+        early = _in_background(pages.calibration_page, paths) if args.command == "book" else None
         results = runner.run_chapters(paths, names, args.profile, args.device, seed, params,
                                       args.force, jobs=jobs, estimates=estimates)
+        if early is not None:
+            early.join()
     code = 1 if any(r.status == "failed" for r in results) else 0
     if any(r.status == "interrupted" for r in results):
         raise KeyboardInterrupt

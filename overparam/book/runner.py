@@ -407,6 +407,15 @@ def _whole_line(text: str) -> None:
     os.write(fd, (text + "\n").encode())
 
 
+def _longest_first(chapters: Sequence[str], estimates: Mapping[str, Any] | None):
+    """``(i, chapter)`` in the order to start them: the longest estimated first, so that a
+    long chapter never starts last while the other workers sit idle (chapters without an
+    estimate keep their place after those with one)."""
+    est = estimates or {}
+    order = list(enumerate(chapters, 1))
+    return sorted(order, key=lambda ic: -(est[ic[1]].seconds if est.get(ic[1]) else 0.0))
+
+
 def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: str, seed: int,
                  params: Mapping[str, Any] | None = None, force: bool = False,
                  log=print, jobs: int = 1,
@@ -415,7 +424,8 @@ def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: st
     (the eta from ``estimates``, :func:`.estimate.eta_line`).
 
     ``jobs > 1`` runs up to ``jobs`` chapters at once, each in its own process (and on a
-    CPU with one thread each, unless ``OMP_NUM_THREADS`` says otherwise). A failing chapter
+    CPU with one thread each, unless ``OMP_NUM_THREADS`` says otherwise), the longest
+    estimated first. A failing chapter
     does not stop the others. Returns one result per chapter, in the order given.
     """
     n = len(chapters)
@@ -441,7 +451,7 @@ def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: st
     with ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(_worker, str(paths.root), str(paths.notebooks), ch, profile, device,
                                int(seed), dict(params or {}), force, one_thread, f"[{i}/{n}]"): (i, ch)
-                   for i, ch in enumerate(chapters, 1)}
+                   for i, ch in _longest_first(chapters, estimates)}
         for fut in as_completed(futures):
             i, ch = futures[fut]
             try:
