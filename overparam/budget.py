@@ -11,16 +11,18 @@ run through papermill directly refuse the same values with the same message:
   ``$OVERPARAM_MAX_HOURS``) unless ``$OVERPARAM_CONFIRM_LONG=1`` (the CLI's ``--yes``).
 
 The time estimate is deliberately simple, and says what it rests on. Each chapter's
-``quick`` profile was timed once on a reference machine (:data:`MEASURED`, one CPU thread
-per chapter). A run at another configuration is estimated as that time, times this
-machine's speed relative to the reference (:func:`machine_factor`: a 0.1 s timing probe of
-the stacked matrix products the engine spends its time in, cached per machine), times the
-growth of every knob that differs from ``quick``: its ratio (the sum of a list of
-integers, the length of any other list; floats, strings and booleans count 1, unless the
-chapter's ``TIME_EXPONENTS`` says otherwise). Knobs that act on different sections of a
-chapter multiply, so several grown together give an upper estimate; for one knob grown
-(more epochs, more seeds) it is the proportional time. ``benchmarks/book_build.py``
-prints measured / estimated per chapter.
+``quick`` profile was timed once on a reference machine (:data:`MEASURED`: CPU seconds,
+one thread per chapter). A ``quick`` run on a CPU, with any ``-p`` values, is estimated as
+that time, times this machine's speed relative to the reference (:func:`machine_factor`: a
+0.1 s timing probe of the stacked matrix products the engine spends its time in, cached
+per machine), times the growth of every knob given: its ratio to ``quick`` (the sum of a
+list of integers, the length of any other list; floats, strings, flags, batch sizes and
+``*_every`` intervals count 1, a float ``*_s`` in seconds counts; a chapter's
+``TIME_EXPONENTS`` may say otherwise). Knobs that act on different sections of a chapter
+multiply, so several grown together give an upper estimate; for one knob grown (more
+epochs, more seeds) it is the proportional time. Other profiles and GPUs have no estimate
+(nothing measured to scale from) and no cap. ``benchmarks/book_build.py`` prints measured /
+estimated per chapter.
 """
 from __future__ import annotations
 
@@ -205,10 +207,16 @@ def machine_factor(device: Any = None) -> float:
     return float(cache[key]) / REFERENCE_PROBE_S
 
 
-def _ratio(new: Any, old: Any) -> float:
-    """How much a knob grew from ``old`` to ``new`` (1 for a knob that does not size work)."""
+def _ratio(name: str, new: Any, old: Any) -> float:
+    """How much knob ``name`` grew from ``old`` to ``new`` (1 for a knob that does not size
+    work: a float, a string, a flag, a batch size (the same examples per epoch in fewer
+    steps), an interval ``*_every``; but a float ``*_s`` is seconds, and counts)."""
     if isinstance(new, bool) or isinstance(old, bool):
         return 1.0
+    if name.endswith("_every") or name == "batch_size" or name.endswith("_batch"):
+        return 1.0
+    if name.endswith("_s") and isinstance(new, (int, float)) and isinstance(old, (int, float)):
+        return new / old if old > 0 else 1.0
     if isinstance(new, int) and isinstance(old, int):
         return new / old if old > 0 else 1.0
     if isinstance(new, (list, tuple)) and isinstance(old, (list, tuple)):
@@ -233,11 +241,16 @@ class Estimate:
         return f"~ {duration(self.seconds)} on this machine ({self.device})"
 
 
-def estimate_seconds(module: Any, profiles: Mapping[str, Any], cfg: Any,
+def estimate_seconds(module: Any, profiles: Mapping[str, Any], profile: str, cfg: Any,
                      device: Any = None) -> Estimate | None:
-    """The estimated seconds of a chapter at ``cfg`` (None when it has no reference time)."""
+    """The estimated seconds of a chapter at profile ``profile`` changed to ``cfg`` on
+    ``device``; None where nothing was measured to scale from: a chapter without a
+    reference time, another profile than the reference's (``full`` differs from ``quick``
+    in too many knobs at once for their product to mean anything), or a GPU."""
     key = chapter_key(module)
-    if key not in MEASURED or REFERENCE_PROFILE not in profiles:
+    dev_type = "cpu" if device is None else str(getattr(device, "type", device))
+    if (key not in MEASURED or profile != REFERENCE_PROFILE or dev_type != "cpu"
+            or REFERENCE_PROFILE not in profiles):
         return None
     ref = profiles[REFERENCE_PROFILE]
     exponents = dict(getattr(module, "TIME_EXPONENTS", {}) or {})
@@ -250,9 +263,9 @@ def estimate_seconds(module: Any, profiles: Mapping[str, Any], cfg: Any,
             try:
                 growth *= (float(new) / float(old)) ** exponents[f.name] if old else 1.0
             except (TypeError, ValueError):
-                growth *= _ratio(new, old) ** exponents[f.name]
+                growth *= _ratio(f.name, new, old) ** exponents[f.name]
         else:
-            growth *= _ratio(new, old)
+            growth *= _ratio(f.name, new, old)
     factor = machine_factor(device)
     dev = "cpu" if device is None else str(device)
     return Estimate(key, MEASURED[key] * growth * factor, growth, factor, dev)
@@ -307,4 +320,4 @@ def check(profiles: Mapping[str, Any], profile: str, cfg: Any, overrides: Mappin
     if module is None:
         return
     check_memory(module, cfg, device, overrides)
-    check_time(estimate_seconds(module, profiles, cfg, device), profile, overrides)
+    check_time(estimate_seconds(module, profiles, profile, cfg, device), profile, overrides)

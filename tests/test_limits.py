@@ -169,7 +169,7 @@ def probe_cache(tmp_path, monkeypatch):
 def _estimate(chapter, **changes):
     mod = registry.by_name(chapter).load()
     cfg = dataclasses.replace(mod.PROFILES["quick"], **changes)
-    return budget.estimate_seconds(budget.chapter_module(mod.PROFILES), mod.PROFILES, cfg)
+    return budget.estimate_seconds(budget.chapter_module(mod.PROFILES), mod.PROFILES, "quick", cfg)
 
 
 def test_estimate_is_the_reference_time_scaled_by_machine_and_grid(probe_cache):
@@ -181,9 +181,13 @@ def test_estimate_is_the_reference_time_scaled_by_machine_and_grid(probe_cache):
     both = _estimate("06_sparsifiers", epochs=80, n_seeds=6)
     assert both.growth == pytest.approx(20.0)
     assert _estimate("06_sparsifiers", lr=0.1).growth == 1.0   # a float knob sizes no work
+    assert _estimate("06_sparsifiers", batch_size=1000, check_every=100).growth == 1.0
+    assert _estimate("06_sparsifiers", budget_s=20.0).growth == pytest.approx(10.0)  # seconds
     mod = registry.by_name("06_sparsifiers").load()
-    smoke = budget.estimate_seconds(budget.chapter_module(mod.PROFILES), mod.PROFILES, mod.PROFILES["smoke"])
-    assert smoke.seconds < quick.seconds
+    module = budget.chapter_module(mod.PROFILES)
+    # nothing measured to scale from: other profiles, a GPU
+    assert budget.estimate_seconds(module, mod.PROFILES, "full", mod.PROFILES["full"]) is None
+    assert budget.estimate_seconds(module, mod.PROFILES, "quick", mod.PROFILES["quick"], "cuda") is None
     assert len(probe_cache) == 1, "the probe runs once per machine, then comes from the cache"
 
 

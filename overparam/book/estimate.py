@@ -38,7 +38,7 @@ def estimate_lines(paths: Paths, chapters: Sequence[str], estimates: Mapping[str
             continue
         est = estimates.get(name)
         if est is None:
-            lines.append(f"estimate: {name} unknown (no reference time for this chapter)")
+            lines.append(f"estimate: {name} unknown (a time was measured for quick on a CPU only)")
             unknown.append(name)
             continue
         lines.append(f"estimate: {name} ~ {duration(est.seconds)} at {profile} on this machine "

@@ -180,5 +180,5 @@ def validate_request(chapters: Sequence[Chapter], notebooks: Path, profile: str,
         except (ValueError, TypeError) as err:
             raise ValueError(f"chapter {chapter.name}: {err}") from None
         estimates[chapter.name] = budget.estimate_seconds(
-            budget.chapter_module(table), table, cfg, config.resolve_device(device))
+            budget.chapter_module(table), table, profile, cfg, config.resolve_device(device))
     return estimates
