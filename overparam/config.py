@@ -27,7 +27,7 @@ import torch
 
 from . import budget
 
-PROFILES = ("smoke", "quick", "full")
+PROFILES = ("smoke", "quick", "long", "full")
 DEVICES = ("auto", "cpu", "cuda")
 
 T = TypeVar("T")

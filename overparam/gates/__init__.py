@@ -37,15 +37,17 @@ How to use it
   the journal's CNN memory problem. :func:`saved_bytes` measures what autograd keeps.
 
 Modules: :mod:`~overparam.gates.units` (gate, network, forward), :mod:`~overparam.gates.removal`
-(compaction, penalty, :class:`Remover`), :mod:`~overparam.gates.training` (:func:`train_gated`).
+(compaction, penalty, :class:`Remover`), :mod:`~overparam.gates.training` (:func:`train_gated`),
+:mod:`~overparam.gates.memory` (:func:`cnn2d_bytes`: the memory of a gated 2-d CNN).
 
 Introduced in: Chapter 6
 """
+from .memory import cnn2d_bytes
 from .removal import GatePenalty, RemovalLog, Remover, compact, move_optimizer, plan, remove_units
 from .training import TASKS, GatedRun, GateSpec, train_gated
 from .units import (GATE_MODES, GatedNet, GateReLU, arch_of, check_lambda, gate, gated_forward, init_gated,
                     live_counts, live_mask, saved_bytes)
 
 __all__ = ["GATE_MODES", "TASKS", "GatedNet", "GateReLU", "GatePenalty", "GateSpec", "GatedRun", "RemovalLog",
-           "Remover", "arch_of", "check_lambda", "compact", "gate", "gated_forward", "init_gated", "live_counts",
+           "Remover", "arch_of", "check_lambda", "cnn2d_bytes", "compact", "gate", "gated_forward", "init_gated", "live_counts",
            "live_mask", "move_optimizer", "plan", "remove_units", "saved_bytes", "train_gated"]

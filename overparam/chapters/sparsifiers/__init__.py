@@ -15,7 +15,7 @@ from .experiments import (CompressResult, GrowthResult, MemoryResult, SweepResul
 from .figures import (plot_compress, plot_growth, plot_memory, plot_pareto, plot_starts, plot_sweep,
                       plot_training)
 from .others import METHODS, ParetoResult, compare_sparsifiers
-from .limits import LIMITS, estimate_cost
+from .limits import LIMITS, TIME_EXPONENTS, estimate_cost
 from .profiles import COMPRESS_SETS, PROFILES, SOURCE, SparsifierConfig
 
 __all__ = [
@@ -24,5 +24,5 @@ __all__ = [
     "load_set", "member_seeds", "memory_compare", "slow_gates", "start_sweep", "plot_compress",
     "plot_growth", "plot_memory", "plot_starts", "plot_sweep", "plot_training", "COMPRESS_SETS",
     "PROFILES", "SOURCE", "SparsifierConfig", "plot_pareto", "METHODS", "ParetoResult",
-    "compare_sparsifiers", "LIMITS", "estimate_cost",
+    "compare_sparsifiers", "LIMITS", "TIME_EXPONENTS", "estimate_cost",
 ]

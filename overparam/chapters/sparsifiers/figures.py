@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ...stats import mean_ci
-from .experiments import CompressResult, GrowthResult, MemoryResult, SweepResult
+from .experiments import BATCHES, CompressResult, GrowthResult, MemoryResult, SweepResult
 from .others import METHODS, ParetoResult
 
 
@@ -33,8 +33,8 @@ def plot_sweep(easy: SweepResult, hard: SweepResult):
             _band(axes[0], ep, sw.size[:, k], f"{sw.task}, λ={lam:g}", ls=style, color=f"C{k}")
         _band(axes[1], sw.lambdas, sw.final_size.astype(float), sw.task, marker="o", ls=style)
         _band(axes[2], sw.lambdas, sw.score[-1], f"{sw.task}, gated", marker="o", ls=style)
-        m = sw.static_score[-1].mean()
-        axes[2].axhline(m, ls=style, color="grey", label=f"{sw.task}, static ({sw.start_width} units)")
+        m = sw.base_score[-1].mean()
+        axes[2].axhline(m, ls=style, color="grey", label=f"{sw.task}, no penalty ({sw.start_width} units)")
     axes[0].set(xlabel="epoch", ylabel="live hidden units", title="Units alive during training")
     axes[0].legend(fontsize=7, ncol=2)
     axes[1].set(yscale="log", xlabel="penalty λ", ylabel="final live units", title="Final size vs penalty")
@@ -48,25 +48,25 @@ def plot_sweep(easy: SweepResult, hard: SweepResult):
 
 
 def plot_training(easy: SweepResult, hard: SweepResult, slow: SweepResult | None = None):
-    """Excess training loss over the static net (same batches) with each net's first removal,
-    share of the removals done per epoch, and the training time per net and epoch."""
+    """Excess training loss over the unpenalised gated net (same batches) against time in
+    units of a gate's time to zero, with each net's first removal; share of the removals
+    done by then; the training time per net and epoch."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    spe = easy.steps_per_epoch
     for sw, style in ((easy, "-"), (hard, "--")):
-        T = sw.step_loss.shape[0]
-        w = max(1, spe // 4)
+        T, t0 = sw.step_loss.shape[0], sw.t0
+        w = max(1, int(t0 // 4))
         n = T // w
-        excess = sw.step_loss - sw.static_step_loss[:, None, :]
+        excess = sw.step_loss - sw.base_step_loss[:, None, :]
         win = excess[: n * w].reshape(n, w, *excess.shape[1:]).mean(1)      # (n, K, S)
         for k, lam in enumerate(sw.lambdas):
-            _band(axes[0], (np.arange(n) + 0.5) * w / spe, win[:, k], f"{sw.task}, λ={lam:g}",
+            _band(axes[0], (np.arange(n) + 0.5) * w / t0, win[:, k], f"{sw.task}, λ={lam:g}",
                   ls=style, color=f"C{k}")
             f = sw.first_removal[k][sw.first_removal[k] >= 0]
             if len(f):
-                axes[0].axvline(np.median(f) / spe, ls=":", color=f"C{k}")
+                axes[0].axvline(np.median(f) / t0, ls=":", color=f"C{k}")
     axes[0].axhline(0, color="grey", lw=0.8)
-    axes[0].set(xlabel="epoch", ylabel="loss gated - loss static (same batches)",
-                title="What the gates cost; first removals dotted")
+    axes[0].set(xscale="log", xlabel="steps / gate time to zero", ylabel="loss gated - loss unpenalised",
+                title="What the penalty costs; first removals dotted")
     axes[0].legend(fontsize=7, ncol=2)
     rows = [(easy, f"easy, gate lr x{easy.gate_scale:g}"), (hard, f"hard, gate lr x{hard.gate_scale:g}")]
     if slow is not None:
@@ -75,15 +75,15 @@ def plot_training(easy: SweepResult, hard: SweepResult, slow: SweepResult | None
         E1 = sw.size.shape[0]
         total = np.maximum(sw.size[0] - sw.size[-1], 1)
         share = ((sw.size[0] - sw.size) / total).reshape(E1, -1)
-        _band(axes[1], np.arange(E1), share, label, marker=".")
-    axes[1].set(xlabel="epoch", ylabel="share of the removals done", title="When units are removed")
+        _band(axes[1], np.arange(E1) * sw.steps_per_epoch / sw.t0, share, label, marker=".")
+    axes[1].set(xscale="symlog", xlabel="steps / gate time to zero", ylabel="share of the removals done",
+                title="When units are removed")
     axes[1].legend(fontsize=8)
     for sw, style in ((easy, "-"), (hard, "--")):
         e = np.arange(1, len(sw.epoch_time) + 1)
         K, S = sw.size.shape[1:]
-        axes[2].plot(e, sw.epoch_time / (K * S), ls=style, marker=".", label=f"{sw.task}, gated (stack of {K * S})")
-        axes[2].plot(e, sw.static_time / S, ls=style, marker="x", color="grey",
-                     label=f"{sw.task}, static {sw.start_width} (stack of {S})")
+        axes[2].plot(e, sw.epoch_time / ((K + 1) * S), ls=style, marker=".",
+                     label=f"{sw.task}, gated (stack of {(K + 1) * S}, unpenalised included)")
     axes[2].set(xlabel="epoch", ylabel="seconds per net and epoch", title="Training time")
     axes[2].legend(fontsize=8)
     fig.tight_layout()
@@ -105,7 +105,7 @@ def plot_starts(starts: list):
 
 
 def plot_compress(c: CompressResult):
-    """Compress vs static of the converged size, same wall-clock budget, per data set."""
+    """Compress vs static of the converged size, same multiply-adds of training, per data set."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     x = np.arange(len(c.datasets))
     for i, (arr, label) in enumerate(((c.compress_score, "compress"), (c.static_score, "static, converged size"))):
@@ -113,7 +113,7 @@ def plot_compress(c: CompressResult):
         axes[0].bar(x + (i - 0.5) * 0.38, m, 0.38, yerr=[m - lo, hi - m] if arr.shape[1] > 1 else None,
                     label=label, capsize=3)
     axes[0].set_xticks(x, c.datasets)
-    axes[0].set(ylabel="test accuracy (R² for regression)", title=f"Same {c.budget_s:g} s of training")
+    axes[0].set(ylabel="test accuracy (R² for regression)", title=f"Same work ({c.epochs} compress epochs)")
     axes[0].legend()
     axes[1].bar(x, c.final_size.mean(1))
     axes[1].set_xticks(x, c.datasets)
@@ -140,12 +140,25 @@ def plot_growth(g: GrowthResult):
 
 
 def plot_memory(m: MemoryResult):
-    """Bytes kept for backward: plain CNN, naive gate, hand-written gate (and the parameters)."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    names = ["plain CNN", "naive gate", "hand-written gate", "4 x parameters"]
-    vals = [m.plain.mean(), m.naive.mean(), m.hand.mean(), 4 * m.params.mean()]
-    ax.bar(names, np.array(vals) / 2**20, color=["C0", "C3", "C2", "grey"])
-    ax.set(ylabel="MiB", title=f"Memory for backward ({m.method}), {m.channels} ch x {m.depth}, batch {m.batch}")
+    """Activations' share of a 2-d CNN's training memory against batch size (both image
+    shapes), and the bytes kept for backward at the profile's batch: plain, naive, hand."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    b = np.array(BATCHES)
+    for name in m.per_example:
+        axes[0].plot(b, [m.share(name, x) for x in b], marker="o", label=name)
+    axes[0].axhline(0.9, color="grey", ls=":", label="90 %")
+    axes[0].set(xscale="log", xlabel="batch size", ylabel="activations / training memory",
+                title=f"2-d CNN, {m.channels} channels x {m.depth} blocks")
+    axes[0].legend()
+    names = list(m.per_example)
+    x = np.arange(len(names))
+    for i, mode in enumerate(("plain", "naive", "hand")):
+        axes[1].bar(x + (i - 1) * 0.27, [m.saved(n, mode) / 2**20 for n in names], 0.27,
+                    label={"plain": "plain CNN", "naive": "naive gate", "hand": "hand-written gate"}[mode],
+                    color=["C0", "C3", "C2"][i])
+    axes[1].set_xticks(x, names)
+    axes[1].set(ylabel="MiB kept for backward", title=f"Batch {m.batch}")
+    axes[1].legend()
     fig.tight_layout()
     return fig
 
