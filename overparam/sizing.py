@@ -437,7 +437,7 @@ def merge(results: Sequence[FlexResult]) -> FlexResult:
                       cat("diverged"))
 
 
-def train_grouped(members: Sequence[FlexMember], data, *, steps: int, ratio: float = 1.5,
+def train_grouped(members: Sequence[FlexMember], data, *, steps: int, ratio: float = 1.3,
                   **kw) -> FlexResult:
     """:func:`train_flexible` on groups of members of similar capacity (largest / smallest
     <= ``ratio``, so that padding wastes little), merged back in the members' order."""

@@ -7,6 +7,7 @@ of similar capacities, through :func:`overparam.engine.loop.fit`).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -20,7 +21,8 @@ from .profiles import TASKS, FlexConfig
 
 __all__ = ["load_task", "member_seed", "Numerics", "numerics", "StartSweep", "start_sweep",
            "PenaltyGrid", "penalty_grid", "Growth", "growth", "Pretraining", "pretraining",
-           "FlexResults", "REGIMES", "bound_table", "plateau_width", "last_quarter_use"]
+           "FlexResults", "REGIMES", "bound_table", "plateau_width", "last_quarter_use", "epoch_steps",
+           "epoch_means"]
 
 REGIMES = ("penalty + L2", "no penalty, no L2")
 
@@ -166,6 +168,8 @@ class StartSweep:
     quarter : share of Adam's bound used in the last quarter (see :func:`last_quarter_use`)
     ceiling : (R, S, N) the size ended within one gray zone of its capacity
     max_step : (R, S, N) largest one-step move of x0, in units of size_lr
+    members : the FlexMember of each (regime, seed, start), flat in that order
+    loss, grad : (R, S, N, T) batch loss and d loss / d x0 of each step
     seconds : wall time
     """
 
@@ -180,6 +184,9 @@ class StartSweep:
     quarter: np.ndarray
     ceiling: np.ndarray
     max_step: np.ndarray
+    members: list | None = None
+    loss: np.ndarray | None = None
+    grad: np.ndarray | None = None
     seconds: float = 0.0
 
 
@@ -203,7 +210,8 @@ def start_sweep(cfg: FlexConfig, *, seed: int = 0, device="cpu", task: str = "ea
     return StartSweep(task, np.array(cfg.starts, float), REGIMES, cfg.bound(), cfg.steps, size,
                       res.test_acc.reshape(shape), res.size.T.reshape(*shape, -1),
                       last_quarter_use(res).reshape(shape), size > cap - cfg.gray,
-                      res.max_step().reshape(shape), time.perf_counter() - t0)
+                      res.max_step().reshape(shape), members, res.loss.T.reshape(*shape, -1),
+                      res.grad.T.reshape(*shape, -1), time.perf_counter() - t0)
 
 
 def bound_table(sw: StartSweep):
@@ -236,7 +244,9 @@ class PenaltyGrid:
     Arrays over (P penalties, 2 [L2 on, off], S seeds): ``size``, ``acc`` (test), ``train_acc``,
     ``retrain_acc`` (static net of round(size) units from scratch, same seed and steps),
     ``w_ratio`` (mean |Wout row| of disabled units at the end / at the start; NaN when a
-    member has none), ``n_disabled``; ``traces`` (P, 2, S, T + 1).
+    member has none), ``n_disabled``; ``traces`` (P, 2, S, T + 1). ``size_no_penalty`` (S,):
+    the final size with L2 and no size penalty at all (the journal's "even if we remove the
+    size of the network from the loss").
     Static grid (S, W): ``static_acc``, ``static_train``.
     """
 
@@ -254,6 +264,7 @@ class PenaltyGrid:
     static_acc: np.ndarray
     static_train: np.ndarray
     w_rows: list
+    size_no_penalty: np.ndarray | None = None
     seconds: float = 0.0
 
 
@@ -268,10 +279,11 @@ def penalty_grid(cfg: FlexConfig, task: str, *, seed: int = 0, device="cpu") -> 
     P, S, W = len(cfg.penalties), cfg.n_seeds, len(cfg.static_widths)
     flex = [_member(cfg, cfg.start, member_seed(seed, s), penalty=float(p), l2=l2)
             for p in cfg.penalties for l2 in (cfg.l2, 0.0) for s in range(S)]
+    no_pen = [_member(cfg, cfg.start, member_seed(seed, s), penalty=0.0, l2=cfg.l2) for s in range(S)]
     static = [Z.FlexMember(capacity=int(w), static=True, seed=member_seed(seed, s), size_lr=cfg.size_lr)
               for s in range(S) for w in cfg.static_widths]
-    log.info(f"flexible: penalty grid on {task}: {len(flex)} flexible + {len(static)} static members")
-    res = _train(flex + static, data, cfg, device, f"flexible: penalties ({task})")
+    log.info(f"flexible: penalty grid on {task}: {len(flex) + S} flexible + {len(static)} static members")
+    res = _train(flex + static + no_pen, data, cfg, device, f"flexible: penalties ({task})")
     nf = len(flex)
     size = res.size[-1, :nf]
     retrain = [Z.FlexMember(capacity=max(1, int(round(s))), static=True, seed=m.seed, size_lr=cfg.size_lr)
@@ -288,9 +300,9 @@ def penalty_grid(cfg: FlexConfig, task: str, *, seed: int = 0, device="cpu") -> 
                        res.test_acc[:nf].reshape(sh), res.train_acc[:nf].reshape(sh),
                        rr.test_acc.reshape(sh), ratio.reshape(sh), nd.reshape(sh),
                        res.size[:, :nf].T.reshape(*sh, -1), np.array(cfg.static_widths),
-                       res.test_acc[nf:].reshape(S, W), res.train_acc[nf:].reshape(S, W),
+                       res.test_acc[nf:nf + S * W].reshape(S, W), res.train_acc[nf:nf + S * W].reshape(S, W),
                        [(res.w_out0[i], res.w_out[i], res.f_end[i]) for i in range(nf)],
-                       time.perf_counter() - t0)
+                       res.size[-1, nf + S * W:], time.perf_counter() - t0)
 
 
 def plateau_width(acc: np.ndarray, widths: np.ndarray, tol: float) -> float:
@@ -316,13 +328,37 @@ class Growth:
     grad_fixed: np.ndarray    # (S, T) d loss / d x0
     x0_pen: np.ndarray        # (S, T + 1) x0 traces with penalty = x0
     x0_int: np.ndarray        # (S, T + 1) x0 traces with the integral penalty of the same weight
+    grad_random: np.ndarray | None = None   # (S, T) d loss / d x0, random slope
+    epoch: int = 0            # steps per epoch (training-set size / batch size)
     seconds: float = 0.0
 
 
-def growth(cfg: FlexConfig, *, seed: int = 0, device="cpu", task: str = "easy") -> Growth:
+def _same_member(a: Z.FlexMember, b: Z.FlexMember) -> bool:
+    return dataclasses.replace(a, tag="") == dataclasses.replace(b, tag="")
+
+
+def _from_sweep(sweep: StartSweep | None, fixed: list, task: str, steps: int):
+    """The fixed-slope, no-penalty arm taken from ``sweep`` when it trained exactly these
+    members (same task, steps, start, seeds and settings): (size, loss, grad) as (S, ...)
+    arrays, else None. A member trains the same alone or in any stack (tested)."""
+    if sweep is None or sweep.members is None or sweep.task != task or sweep.steps != steps:
+        return None
+    R, S, N = sweep.size.shape
+    for r in range(R):
+        for j in range(N):
+            cand = [sweep.members[(r * S + s) * N + j] for s in range(S)]
+            if len(fixed) == S and all(_same_member(a, b) for a, b in zip(cand, fixed)):
+                return sweep.traces[r, :, j], sweep.loss[r, :, j], sweep.grad[r, :, j]
+    return None
+
+
+def growth(cfg: FlexConfig, *, seed: int = 0, device="cpu", task: str = "easy",
+           sweep: StartSweep | None = None) -> Growth:
     """From ``cfg.start``: no L2 and no penalty with a fixed slope and with a random slope
     (gray zone ~ U[gray_low, gray_high] each step), and no L2 with penalty = x0 and with
-    the integral penalty of the same weight.
+    the integral penalty of the same weight. The fixed-slope arm is the start sweep's own
+    no-penalty run from ``cfg.start`` when ``sweep`` trained exactly those members (not
+    trained twice).
 
     Introduced in: Chapter 5
     """
@@ -332,10 +368,26 @@ def growth(cfg: FlexConfig, *, seed: int = 0, device="cpu", task: str = "easy") 
     kinds = [dict(), dict(slope="random"), dict(penalty=cfg.x0_penalty, penalty_kind="x0"),
              dict(penalty=cfg.x0_penalty)]
     members = [_member(cfg, cfg.start, member_seed(seed, s), **kw) for kw in kinds for s in range(S)]
+    reused = _from_sweep(sweep, members[:S], task, cfg.steps)
+    if reused is not None:
+        members = members[S:]
     res = _train(members, data, cfg, device, f"flexible: growth without L2 ({task})")
-    g = lambda a, j: a[:, j * S:(j + 1) * S].T
-    return Growth(task, cfg.steps, cfg.bound(), g(res.size, 0), g(res.size, 1), g(res.loss, 0),
-                  g(res.loss, 1), g(res.grad, 0), g(res.x0, 2), g(res.x0, 3), time.perf_counter() - t0)
+    j0 = 0 if reused is None else -1
+    g = lambda a, j: a[:, (j + j0) * S:(j + j0 + 1) * S].T
+    fixed, loss, grad = reused if reused is not None else (g(res.size, 0), g(res.loss, 0), g(res.grad, 0))
+    return Growth(task, cfg.steps, cfg.bound(), fixed, g(res.size, 1), loss, g(res.loss, 1), grad,
+                  g(res.x0, 2), g(res.x0, 3), g(res.grad, 1), epoch_steps(data, cfg), time.perf_counter() - t0)
+
+
+def epoch_steps(data: TrainData, cfg: FlexConfig) -> int:
+    """Steps per epoch: training-set size / batch size (at least 1)."""
+    return max(1, len(data.X_train) // cfg.batch_size)
+
+
+def epoch_means(x: np.ndarray, epoch: int) -> np.ndarray:
+    """(..., T) per-step values -> (..., T // epoch) means over whole epochs."""
+    E = x.shape[-1] // epoch
+    return x[..., :E * epoch].reshape(*x.shape[:-1], E, epoch).mean(-1)
 
 
 # --------------------------------------------------------------------------- pre-training
@@ -348,7 +400,8 @@ class Pretraining:
 
     ``size`` (K, S, steps + 1) size after enabling; ``final`` (K, S); ``train_loss`` (K, S)
     full training-set loss at the end; ``pos_grad`` (K, S) share of enabled steps with
-    d loss / d x0 > 0 (the size pushed down); ``bound`` in units."""
+    d loss / d x0 > 0 (the size pushed down); ``grad`` (K, S, steps) d loss / d x0 of the
+    enabled steps; ``epoch`` steps per epoch; ``bound`` in units."""
 
     task: str
     pretrain: np.ndarray
@@ -357,6 +410,8 @@ class Pretraining:
     train_loss: np.ndarray
     pos_grad: np.ndarray
     bound: float
+    grad: np.ndarray | None = None
+    epoch: int = 0
     seconds: float = 0.0
 
 
@@ -369,7 +424,7 @@ def pretraining(cfg: FlexConfig, *, seed: int = 0, device="cpu", task: str = "ea
     t0 = time.perf_counter()
     data = load_task(task)
     S, T = cfg.n_seeds, cfg.steps
-    sizes, final, loss, pos = [], [], [], []
+    sizes, final, loss, pos, grads = [], [], [], [], []
     for P in cfg.pretrain:
         ms = [_member(cfg, 0.0, member_seed(seed, s), pretrain=int(P)) for s in range(S)]
         res = _train(ms, data, cfg, device, f"flexible: pre-training {P} steps ({task})", steps=int(P) + T)
@@ -377,8 +432,10 @@ def pretraining(cfg: FlexConfig, *, seed: int = 0, device="cpu", task: str = "ea
         final.append(res.size[-1])
         loss.append(res.train_loss)
         pos.append((res.grad[int(P):] > 0).mean(0))
+        grads.append(res.grad[int(P):].T)
     return Pretraining(task, np.array(cfg.pretrain), np.stack(sizes), np.stack(final), np.stack(loss),
-                       np.stack(pos), cfg.bound(), time.perf_counter() - t0)
+                       np.stack(pos), cfg.bound(), np.stack(grads), epoch_steps(data, cfg),
+                       time.perf_counter() - t0)
 
 
 # --------------------------------------------------------------------------- bundle

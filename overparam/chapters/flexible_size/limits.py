@@ -1,4 +1,4 @@
-"""Chapter 5's size bounds for the book's runner (issue 12): :data:`LIMITS` and
+"""Chapter 5's size bounds for the book's runner: :data:`LIMITS` and
 :func:`estimate_cost`.
 
 Every experiment trains one stack of flexible one-hidden-layer MLPs through
@@ -58,7 +58,7 @@ def estimate_cost(cfg: FlexConfig) -> int:
     n_pen = len(cfg.penalties)
     stacks = [
         _stack(N_REGIMES * S * len(cfg.starts), cap, steps, cfg),                   # start sizes
-        _stack(S * (2 * n_pen + len(cfg.static_widths) + 2), cap, steps, cfg),      # penalty grid
+        _stack(S * (2 * n_pen + len(cfg.static_widths) + 3), cap, steps, cfg),      # penalty grid
         _stack(2 * S, cap, steps, cfg),                                              # growth
         _stack(len(cfg.pretrain) * S, room + 1, steps, cfg),                         # pre-training
     ]
