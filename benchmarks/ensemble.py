@@ -1,44 +1,63 @@
-"""Speed of the batched sweep engine against a per-model loop, in one run on one machine.
+"""Speed of the stacked-ensemble engine against a plain per-member PyTorch loop, per cell.
 
-For MLPs 40-h-10 with h = 8, 64, 256, 512 it trains the same grid of members (different
-seeds and label-noise draws) on MNIST-1D three ways through ``overparam.engine.sweep``:
-``mode="loop"`` (one model at a time), ``mode="batched"`` (one stacked computation) and
-``mode="auto"`` (what the engine chooses, with its fallback). It prints the speed-ups over
-the loop and the achieved training GFLOP/s as a share of this machine's own fp32 matmul
-rate, measured in the same run.
+For MLPs 40-h-...-h-10 (MNIST-1D inputs) it sweeps widths h x depths x batch sizes and, in
+each cell, trains the same members for the same steps four ways, in one process, on the
+same threads:
 
-Goals (issue 4): >= 10x at h = 8, >= 4x at h = 64, auto never below 1x; >= 40 % of the
-matmul rate at h >= 256.
+- ``torch``: the reference, a plain per-member PyTorch loop: each member alone as an
+  ``nn.Sequential`` with fused ``torch.optim.SGD`` (momentum), its own shuffled
+  mini-batches, and the same two evaluations as the engine (train + test loss and error,
+  before and after training);
+- ``loop``: the engine's loop mode (``train_ensemble(mode="loop")``: stacks of one);
+- ``batched``: the engine forced to batch (``mode="batched"``);
+- ``auto``: what the engine chooses (``mode="auto"``), its decision included in the time.
 
-The engine's loop mode trains stacks of one member through the same ``fit``; so that a
-slow loop cannot flatter the ratios, a textbook per-model PyTorch loop (``nn.Sequential``,
-fused ``torch.optim.SGD``, the same batches and the same two evaluations) is timed too,
-and the speed-ups over it are printed beside the others.
+It prints the speed-ups over ``torch`` (time of torch / time), the mode ``auto`` chose,
+and the batched run's achieved GFLOP/s as a share of this machine's fp32 SGEMM rate
+(square 1024 GEMMs), measured in the same run on the same clock.
 
-Clock: ``--clock cpu`` (the default with one CPU thread) measures the process's CPU time,
-which on a machine shared with other jobs stays close to the time the run would take
-alone; ``wall`` is the elapsed time (the default on a GPU or with several threads).
+Goals: ``auto`` >= 1.0x in every cell; batched >= 10x at h = 8 and >= 4x at h = 64;
+batched >= 40 % of SGEMM at h >= 256.
 
-    python benchmarks/ensemble.py [--members 32] [--epochs 10] [--device auto] [--clock cpu|wall]
+Each cell runs a short training (the number of steps is set from the cell's cost so that
+one ``torch`` run takes about ``--budget`` seconds), so the whole sweep takes a few
+minutes. Clock: ``--clock cpu`` (the default with one CPU thread) is the process's CPU
+time, which on a machine shared with other jobs stays close to the time alone; ``wall``
+is elapsed time (the default on a GPU or with several threads).
+
+    python benchmarks/ensemble.py [--widths 8,64,256,512,1024,2048] [--depths 1,2,3]
+                                  [--batches 32,100,500] [--members 16] [--budget 0.4]
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import time
 
 import torch
+import torch.nn.functional as F
 
 from overparam import config, data
 from overparam.engine.sweep import Member, TrainConfig, TrainData, train_ensemble, training_flops
 
-
 CLOCK = time.perf_counter  # set by main(): time.process_time for --clock cpu
 
 
-def matmul_rate(device: torch.device, size: int = 1024, seconds: float = 1.0) -> float:
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device) -> float:
+    sync(device)
+    t0 = CLOCK()
+    fn()
+    sync(device)
+    return CLOCK() - t0
+
+
+def sgemm_rate(device: torch.device, size: int = 1024, seconds: float = 1.0) -> float:
     """This machine's fp32 GEMM rate in GFLOP/s (square matmuls of ``size``), on CLOCK."""
     a = torch.randn(size, size, device=device)
     b = torch.randn(size, size, device=device)
@@ -53,16 +72,18 @@ def matmul_rate(device: torch.device, size: int = 1024, seconds: float = 1.0) ->
     return 2 * size ** 3 * n / (CLOCK() - t0) / 1e9
 
 
-def textbook_loop(members, datas, cfg, device) -> None:
+def torch_loop(members, datas, cfg, device) -> None:
     """The reference: each member alone as an ``nn.Sequential`` with fused ``torch.optim.SGD``
     (momentum), shuffled mini-batches by index, an evaluation (train + test loss and error)
     before and after training, as the engine does."""
-    import torch.nn.functional as F
     for m in members:
         d = datas[m.data]
         torch.manual_seed(m.seed)
-        net = torch.nn.Sequential(torch.nn.Linear(d.X_train.shape[1], m.width), torch.nn.ReLU(),
-                                  torch.nn.Linear(m.width, d.n_classes)).to(device)
+        layers, width_in = [], d.X_train.shape[1]
+        for _ in range(m.depth):
+            layers += [torch.nn.Linear(width_in, m.width), torch.nn.ReLU()]
+            width_in = m.width
+        net = torch.nn.Sequential(*layers, torch.nn.Linear(width_in, d.n_classes)).to(device)
         opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                               fused=device.type in ("cpu", "cuda"))
         n = len(d.y_train)
@@ -85,21 +106,24 @@ def textbook_loop(members, datas, cfg, device) -> None:
         evaluate()
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def cell_steps(member: Member, n_members: int, batch: int, budget: float, gflops: float) -> int:
+    """Steps for a cell so that the reference loop takes about ``budget`` seconds: a member
+    step costs its FLOPs at a fifth of the SGEMM rate plus ~0.15 ms of fixed cost."""
+    per_step = training_flops(member, 40, 10, batch) / (0.2 * gflops * 1e9) + 1.5e-4
+    return int(min(60, max(4, round(budget / (n_members * per_step)))))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--members", type=int, default=32, help="models per grid (seeds x noise draws)")
-    ap.add_argument("--epochs", type=int, default=10,
-                    help="long enough that the auto mode's fixed probe (~0.5 s) is amortised")
-    ap.add_argument("--n-train", type=int, default=2000)
-    ap.add_argument("--widths", type=str, default="8,64,256,512")
+    ap.add_argument("--widths", type=str, default="8,64,256,512,1024,2048")
+    ap.add_argument("--depths", type=str, default="1,2,3")
+    ap.add_argument("--batches", type=str, default="32,100,500")
+    ap.add_argument("--members", type=int, default=16,
+                    help="members per cell below width 1024 (half of it from 1024 on: memory)")
+    ap.add_argument("--budget", type=float, default=0.4, help="seconds of the reference loop per cell")
+    ap.add_argument("--n-test", type=int, default=500)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--clock", choices=("auto", "cpu", "wall"), default="auto",
-                    help="cpu: process CPU time (default on a CPU with one thread); wall: elapsed")
+    ap.add_argument("--clock", choices=("auto", "cpu", "wall"), default="auto")
     args = ap.parse_args()
     device = config.resolve_device(args.device)
     global CLOCK
@@ -112,55 +136,55 @@ def main() -> None:
              f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"))
     ds = data.load_mnist1d()
-    X = torch.tensor(ds["x"][: args.n_train], device=device)
-    y = torch.tensor(ds["y"][: args.n_train], device=device)
-    Xt, yt = torch.tensor(ds["x_test"], device=device), torch.tensor(ds["y_test"], device=device)
-    datas = [TrainData(X, data.add_label_noise(y, 0.1, 10, seed=s)[0], Xt, yt, 10, f"b{s}")
-             for s in range(4)]
-    cfg = TrainConfig(epochs=args.epochs, optimizer="sgd", lr=0.01, batch_size=100,
-                      eval_every=args.epochs)
-    # warm-up: first calls pay one-time costs (allocator, kernels) that are not the engine's
-    for mode in ("loop", "batched"):
-        train_ensemble([Member(8, seed=s) for s in range(2)], datas, dataclasses.replace(cfg, epochs=1),
-                       device=device, mode=mode, log=None)
-    peak = matmul_rate(device)
-    print(f"matmul rate (fp32 {1024}^3 GEMM): {peak:.1f} GFLOP/s")
-    print(f"grid: {args.members} members per width, n_train={args.n_train}, batch 100, "
-          f"{args.epochs} epochs, SGD+momentum\n")
-    print(f"clock: {clock} time\n")
-    print(f"{'h':>5} {'torch s':>8} {'loop s':>8} {'batched s':>10} {'auto s':>8} {'batched x':>10} "
-          f"{'auto x':>7} {'vs torch':>9} {'auto mode':>10} {'GFLOP/s':>8} {'% GEMM':>7}")
+    X_all = torch.tensor(ds["x"], device=device)
+    y_all = torch.tensor(ds["y"], device=device)
+    Xt = torch.tensor(ds["x_test"][: args.n_test], device=device)
+    yt = torch.tensor(ds["y_test"][: args.n_test], device=device)
+    # warm-up: first calls pay one-time costs (allocator, kernels, imports) that are no one's
+    warm = TrainData(X_all[:200], y_all[:200], Xt, yt, 10, "warm")
+    for mode in ("loop", "batched", "auto"):
+        train_ensemble([Member(8, seed=s) for s in range(2)], warm, TrainConfig(epochs=1, batch_size=50),
+                       device=device, mode=mode, log=None, probe_min_steps=0)
+    torch_loop([Member(8)], [warm], TrainConfig(epochs=1, batch_size=50), device)
+    peak = sgemm_rate(device)
+    print(f"SGEMM rate (fp32 1024^3, {clock} clock): {peak:.1f} GFLOP/s")
+    print(f"clock: {clock} time; each cell: one epoch of `steps` steps, SGD+momentum lr 0.01, "
+          f"test set {args.n_test}; members {args.members} (width < 1024) or {args.members // 2}\n")
+    head = (f"{'width':>5} {'depth':>5} {'batch':>5} {'M':>3} {'steps':>5} {'torch s':>8} "
+            f"{'loop x':>7} {'batched x':>9} {'auto x':>7} {'auto mode':>9} {'% SGEMM':>8}")
+    print(head)
+    worst = {"auto": float("inf")}
+    t_start = time.perf_counter()
     for h in [int(w) for w in args.widths.split(",")]:
-        members = [Member(h, seed=s, data=s % len(datas)) for s in range(args.members)]
-        # training (3 x forward per example-epoch) plus the engine's two evaluations
-        # (epoch 0 and the last; forward over train + test), which the loop does too
-        flops = sum(training_flops(m, 40, 10, args.n_train * args.epochs)
-                    + 2 * training_flops(m, 40, 10, args.n_train + len(Xt)) / 3 for m in members)
-        times = {}
-        modes = {}
-        sync(device)
-        t0 = CLOCK()
-        textbook_loop(members, datas, cfg, device)
-        sync(device)
-        times["torch"] = CLOCK() - t0
-        for mode in ("loop", "batched", "auto"):
-            sync(device)
-            t0 = CLOCK()
-            r = train_ensemble(members, datas, cfg, device=device, mode=mode, log=None,
-                               probe_min_steps=0)
-            sync(device)
-            times[mode] = CLOCK() - t0
-            modes[mode] = sorted(set(r.modes))
-        best = min(times["batched"], times["auto"])
-        gflops = flops / best / 1e9
-        print(f"{h:>5} {times['torch']:>8.2f} {times['loop']:>8.2f} {times['batched']:>10.2f} "
-              f"{times['auto']:>8.2f} {times['loop'] / times['batched']:>9.1f}x "
-              f"{times['loop'] / times['auto']:>6.1f}x {times['torch'] / times['auto']:>8.1f}x "
-              f"{'+'.join(modes['auto']):>10} {gflops:>8.1f} {100 * gflops / peak:>6.0f}%")
-    print("\nx = engine loop-mode time / time; vs torch = textbook per-model loop time / auto time;"
-          " GFLOP/s = FLOPs (training 3 x forward + 2 evaluations) / best of batched, auto."
-          f"\nauto includes its timed probe (the probe itself times wall-clock). Clock: {clock}"
-          " time on this machine, with whatever else it is running.")
+        for depth in [int(v) for v in args.depths.split(",")]:
+            for B in [int(v) for v in args.batches.split(",")]:
+                M = args.members if h < 1024 else max(2, args.members // 2)
+                steps = cell_steps(Member(h, depth), M, B, args.budget, peak)
+                n = steps * B
+                X, y = X_all[:n], y_all[:n]
+                datas = [TrainData(X, data.add_label_noise(y, 0.1, 10, seed=s)[0], Xt, yt, 10, f"b{s}")
+                         for s in range(4)]
+                members = [Member(h, depth, seed=s, data=s % len(datas)) for s in range(M)]
+                cfg = TrainConfig(epochs=1, optimizer="sgd", lr=0.01, batch_size=B, eval_every=1)
+                times, chosen = {}, ""
+                times["torch"] = timed(lambda: torch_loop(members, datas, cfg, device), device)
+                for mode in ("loop", "batched", "auto"):
+                    out = {}
+                    times[mode] = timed(lambda: out.setdefault("r", train_ensemble(
+                        members, datas, cfg, device=device, mode=mode, log=None, probe_min_steps=0)), device)
+                    if mode == "auto":
+                        chosen = "+".join(sorted(set(out["r"].modes)))
+                flops = sum(training_flops(m, 40, 10, n) + 2 * training_flops(m, 40, 10, n + len(Xt)) / 3
+                            for m in members)
+                eff = 100 * flops / times["batched"] / 1e9 / peak
+                x = {k: times["torch"] / times[k] for k in ("loop", "batched", "auto")}
+                worst["auto"] = min(worst["auto"], x["auto"])
+                print(f"{h:>5} {depth:>5} {B:>5} {M:>3} {steps:>5} {times['torch']:>8.2f} "
+                      f"{x['loop']:>6.2f}x {x['batched']:>8.2f}x {x['auto']:>6.2f}x {chosen:>9} "
+                      f"{eff:>7.0f}%", flush=True)
+    print(f"\nx = torch loop time / time (same members, steps, threads, process); % SGEMM = FLOPs "
+          f"(training 3 x forward + 2 evaluations) / batched time / SGEMM rate.\nworst auto: "
+          f"{worst['auto']:.2f}x; sweep took {time.perf_counter() - t_start:.0f} s wall.")
 
 
 if __name__ == "__main__":

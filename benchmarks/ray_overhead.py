@@ -56,7 +56,7 @@ def run_ray(members, datas, cfg, chunks, backend) -> tuple[float, float]:
     """(wall seconds, training seconds) of the chunks as Ray tasks."""
     train = []
     t0 = time.perf_counter()
-    run_chunks(chunks, members, datas, cfg, device="cpu", backend=backend, engine={"log": None},
+    run_chunks(chunks, members, datas, cfg, train=train_ensemble, device="cpu", backend=backend, engine={"log": None},
                on_result=lambda c, chunk, r: train.append(r.seconds))
     wall = time.perf_counter() - t0
     if len(train) != len(chunks):

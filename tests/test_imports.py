@@ -18,13 +18,9 @@ MAX_LINES = 500
 
 #: Cycles known when this test was written, each owned by a change in progress. Each is an
 #: expected failure (strict: once the cycle is gone its test fails until it is removed here).
-KNOWN_CYCLES = {
-    frozenset({"overparam.engine.distributed", "overparam.engine.sweep"}):
-        "engine/distributed.py <-> engine/sweep.py: being split by the engine's owner",
-}
+KNOWN_CYCLES: dict = {}
 #: Modules over MAX_LINES when this test was written, each being split by its owner.
 KNOWN_LONG = {
-    "overparam/engine/sweep.py": "owned by the engine's owner",
     "overparam/chapters/double_descent/verdicts.py": "536 lines since the rules moved to the "
                                                      "one form: owned by the chapter's owner",
 }

@@ -34,6 +34,8 @@ import torch
 
 from .. import config
 from ..config import check_positive
+from .grid import EnsembleResult, say
+from .plan import make_buckets
 
 BACKENDS = ("local", "ray")
 
@@ -173,11 +175,10 @@ class GridFailed(RuntimeError):
 # --------------------------------------------------------------------------- worker side
 
 
-def _train_chunk(members: list, datas: list, cfg, device: str, threads: int, gpus: float,
+def _train_chunk(train: Callable, members: list, datas: list, cfg, device: str, threads: int, gpus: float,
                  kwargs: dict, before: Callable | None):
-    """Body of one Ray task: ``train_ensemble`` on a chunk, as the local engine would call it."""
-    from .sweep import train_ensemble
-
+    """Body of one Ray task: ``train`` (the local engine's ``train_ensemble``) on a chunk, as
+    the local engine would call it."""
     if before is not None:
         before(members)
     dev = torch.device(device)
@@ -187,7 +188,7 @@ def _train_chunk(members: list, datas: list, cfg, device: str, threads: int, gpu
             # a fractional task shares the GPU: budget its share of the free memory
             kwargs = {**kwargs, "memory_budget": 0.5 * gpus * torch.cuda.mem_get_info(dev)[0]}
     with config.threads(threads):
-        return train_ensemble(members, datas, cfg, device=dev, **kwargs)
+        return train(members, datas, cfg, device=dev, **kwargs)
 
 
 @functools.lru_cache(maxsize=None)
@@ -199,10 +200,14 @@ def _remote_train():
 
 
 def run_chunks(chunks: Sequence[Sequence[int]], members: Sequence, datas: Sequence, cfg, *,
-               device: torch.device | str, backend: RayBackend, engine: dict,
+               train: Callable, device: torch.device | str, backend: RayBackend, engine: dict,
                on_result: Callable[[int, list, Any], None],
                log: Callable[[str], None] | None = None) -> list[ChunkFailure]:
     """Train each chunk of member indices as one Ray task; hand each result to ``on_result``.
+
+    ``train`` is what a task runs: the local engine,
+    :func:`~overparam.engine.sweep.train_ensemble` (given by the caller, so that this
+    backend never imports the sweep above it).
 
     ``on_result(c, chunk, result)`` is called on the driver as each task finishes (in
     completion order), with ``result`` the chunk's
@@ -221,7 +226,7 @@ def run_chunks(chunks: Sequence[Sequence[int]], members: Sequence, datas: Sequen
     datas_ref = ray.put(list(datas))  # once: shared tensors stay shared, sent once per node
     pending = {}
     for c, chunk in enumerate(chunks):
-        ref = task.remote([members[i] for i in chunk], datas_ref, cfg, str(dev), backend.num_cpus,
+        ref = task.remote(train, [members[i] for i in chunk], datas_ref, cfg, str(dev), backend.num_cpus,
                           gpus, dict(engine), backend.before_chunk)
         pending[ref] = (c, list(chunk))
     say(f"ray: {len(pending)} task(s) submitted ({backend.num_cpus} CPU"
@@ -242,62 +247,36 @@ def run_chunks(chunks: Sequence[Sequence[int]], members: Sequence, datas: Sequen
     return failures
 
 
-def train_ensemble_ray(members: list, datas: list, cfg, *, device, backend: RayBackend,
-                       engine: dict, log: Callable[[str], None] | None):
-    """:func:`~overparam.engine.sweep.train_ensemble` with each bucket as one Ray task.
+def train_ensemble_ray(members: list, datas: list, cfg, *, train: Callable, device, backend: RayBackend,
+                       engine: dict, log: Callable[[str], None] | None) -> EnsembleResult:
+    """``train`` (:func:`~overparam.engine.sweep.train_ensemble`) with each bucket as one Ray task.
 
     The buckets are the local engine's own (:func:`~overparam.engine.plan.make_buckets`);
     a worker trains its bucket with the same call. Raises :class:`GridFailed` if a bucket
     fails (nothing is stored here: use ``train_grid`` to keep finished points).
     """
-    import numpy as np
-
-    from .plan import make_buckets
-    from .stackrun import eval_epochs
-    from .sweep import CURVES, EnsembleResult
-
     dev = torch.device(device)
     overhead = engine.get("bucket_overhead") or (1e6 if dev.type == "cuda" else 3e4)
     buckets = (make_buckets(members, datas, overhead, engine.get("max_members", 512))
                if engine.get("mode", "auto") != "loop" else [[i] for i in range(len(members))])
-    evals = eval_epochs(cfg)
-    M = len(members)
-    keep_probs, keep_params = engine.get("keep_probs", False), engine.get("keep_params", False)
-    curves = {k: np.full((M, len(evals)), np.nan) for k in CURVES}
-    probs = (np.full((M, len(datas[0].X_test), datas[0].n_classes), np.nan, dtype=np.float32)
-             if keep_probs else None)
-    modes, diverged, lines = [""] * M, {}, []
-    params = [None] * M if keep_params else None
-    seconds = [0.0]
+    out = EnsembleResult.blank(members, cfg, len(datas[0].X_test), datas[0].n_classes,
+                               engine.get("keep_probs", False), engine.get("keep_params", False))
 
     def absorb(c, chunk, r):
-        lines.extend(r.log)
-        seconds[0] += r.seconds
-        for j, i in enumerate(chunk):
-            for k in CURVES:
-                curves[k][i] = r.curves[k][j]
-            if keep_probs:
-                probs[i] = r.test_probs[j]
-            if keep_params:
-                params[i] = r.params[j]
-            modes[i] = r.modes[j]
-            if members[i].label() in r.diverged:
-                diverged[members[i].label()] = r.diverged[members[i].label()]
+        out.put(chunk, r)
+        out.seconds += r.seconds
 
-    failures = run_chunks(buckets, members, datas, cfg, device=dev, backend=backend,
+    failures = run_chunks(buckets, members, datas, cfg, train=train, device=dev, backend=backend,
                           engine={**engine, "log": _worker_log(log)}, on_result=absorb, log=log)
     if failures:
         raise GridFailed(failures, saved=False)
-    return EnsembleResult(members, np.array(evals), curves, probs, diverged, modes, lines,
-                          seconds[0], params)
+    return out
 
 
 def _worker_log(log):
     """What a worker logs with: the engine's logger (its stderr reaches the driver through
     Ray) unless the caller asked for silence; a driver-side callable cannot travel."""
-    from .sweep import _say
-
-    return None if log is None else _say
+    return None if log is None else say
 
 
 def replace_engine_log(engine: dict, log) -> dict:

@@ -23,6 +23,10 @@ The loop has the hooks the chapters need:
 - a NaN guard: members whose loss is not finite are frozen (parameters and optimizer
   state zeroed, no further updates) or the run raises, checked every ``guard_every``
   steps and at the end.
+- a stated stopping criterion (:class:`Plateau` of the training loss over a window, or a
+  :class:`TargetError`): whether each member met it is recorded in the result's
+  :class:`~overparam.adequacy.TrainState` (steps taken, final train loss and error, met);
+  ``stop_when_met`` ends the run once every member met it (off by default).
 - progress lines on stderr for long runs.
 """
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from ..adequacy import TrainState, plateaued
 from ..config import Progress, check_choice, check_positive
 from .optim import StackedOptimizer
 
@@ -67,13 +72,116 @@ class FitState:
 
 @dataclass
 class FitResult:
-    """The outcome of :func:`fit`: final parameters (detached), steps taken, frozen members."""
+    """The outcome of :func:`fit`: final parameters (detached), steps taken, frozen members,
+    and each member's training state."""
 
     params: list[torch.Tensor]
     taken: np.ndarray        # (M,) optimizer steps each member took
     diverged: np.ndarray     # (M,) bool: frozen by the NaN guard
     steps: int               # loop iterations run (fewer than asked when a callback stopped it)
     info: dict
+    state: TrainState | None = None   # steps taken, final train loss / error, criterion met
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """Stopping criterion: the training loss has reached a plateau.
+
+    The per-step (mini-batch) losses are averaged over blocks of ``window`` steps; the
+    criterion holds when the last block's mean is less than ``rel_tol`` below the mean of
+    the block before (or already below 1e-4; :func:`overparam.adequacy.plateaued`).
+    """
+
+    window: int
+    rel_tol: float = 0.01
+
+    def __post_init__(self):
+        check_positive("window", self.window, integer=True)
+        check_positive("rel_tol", self.rel_tol)
+
+    def describe(self) -> str:
+        return f"train loss plateau: < {self.rel_tol:.0%} drop over the last {self.window} steps"
+
+
+@dataclass(frozen=True)
+class TargetError:
+    """Stopping criterion: training error <= ``error`` (checked every ``every`` steps with
+    ``stop_when_met``, and at the end; needs :func:`fit`'s ``train_error``)."""
+
+    error: float
+    every: int = 100
+
+    def __post_init__(self):
+        check_positive("error", self.error, allow_zero=True)
+        check_positive("every", self.every, integer=True)
+
+    def describe(self) -> str:
+        return f"train error <= {self.error:g}"
+
+
+def describe(criterion) -> str:
+    """The criterion in words ("" for none)."""
+    return "" if criterion is None else criterion.describe()
+
+
+class _Tracker:
+    """Per-member block means of the step losses and the criterion's verdict (device tensors;
+    a GPU synchronises only when :meth:`met` is asked)."""
+
+    def __init__(self, criterion, M: int, device, train_error):
+        if isinstance(criterion, TargetError) and train_error is None:
+            raise ValueError("criterion=TargetError needs train_error= (a function of the parameters)")
+        self.criterion, self.train_error = criterion, train_error
+        self.window = criterion.window if isinstance(criterion, Plateau) else None
+        self.sum, self.n, self.blocks = torch.zeros(M, device=device), 0, []
+        self.last: torch.Tensor | None = None
+
+    def update(self, loss: torch.Tensor) -> bool:
+        """Add one step's losses; True at the end of a block (a check point)."""
+        self.last = loss
+        if self.window is None:
+            return False
+        self.sum += loss
+        self.n += 1
+        if self.n < self.window:
+            return False
+        self.blocks.append(self.sum / self.n)
+        self.sum, self.n = torch.zeros_like(self.sum), 0
+        return True
+
+    def error(self, params) -> np.ndarray | None:
+        if self.train_error is None:
+            return None
+        with torch.no_grad():
+            return self.train_error(params).detach().float().cpu().numpy()
+
+    def met(self, params, alive: torch.Tensor, err: np.ndarray | None = None) -> np.ndarray:
+        M = alive.shape[0]
+        if isinstance(self.criterion, Plateau):
+            if len(self.blocks) < 2:
+                out = np.zeros(M, dtype=bool)
+            else:
+                out = plateaued(torch.stack(self.blocks[-2:], 1).cpu().numpy(), 1, self.criterion.rel_tol)
+        elif isinstance(self.criterion, TargetError):
+            err = self.error(params) if err is None else err
+            out = np.isfinite(err) & (err <= self.criterion.error)
+        else:
+            out = np.zeros(M, dtype=bool)
+        return out & alive.cpu().numpy()
+
+    def state(self, params, taken, alive) -> TrainState:
+        dead = ~alive.cpu().numpy()
+        if self.window is not None and self.blocks:
+            loss = self.blocks[-1].cpu().numpy().astype(float)
+        elif self.last is not None:
+            loss = self.last.cpu().numpy().astype(float)
+        else:
+            loss = np.full(len(dead), np.nan)
+        err = self.error(params)
+        err = np.full(len(dead), np.nan) if err is None else err.astype(float)
+        loss[dead], err[dead] = np.nan, np.nan
+        return TrainState(np.asarray(taken).astype(np.int64), loss, err, self.met(params, alive, err),
+                          describe(self.criterion))
 
 
 class Snapshots:
@@ -137,7 +245,10 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
         active: Callable[[Any], torch.Tensor] | None = None,
         penalties: Sequence[Callable[[list[torch.Tensor]], torch.Tensor]] = (),
         callbacks: Sequence[Callable[[FitState], None]] = (), nan_guard: str = "freeze",
-        guard_every: int = 50, label: str = "train", progress_every: float = 15.0) -> FitResult:
+        guard_every: int = 50, label: str = "train", progress_every: float = 15.0,
+        criterion: Plateau | TargetError | None = None,
+        train_error: Callable[[list[torch.Tensor]], torch.Tensor] | None = None,
+        stop_when_met: bool = False) -> FitResult:
     """Run ``steps`` optimizer steps on stacked parameters; the book's one training loop.
 
     Parameters
@@ -160,10 +271,15 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
         and after every step
     nan_guard : "freeze" (default), "raise" or "off"
     guard_every : steps between NaN checks (each check synchronises a GPU)
+    criterion : :class:`Plateau`, :class:`TargetError` or None: the stated stopping
+        criterion; ``FitResult.state.met`` says which members met it at the end
+    train_error : ``f(params) -> Tensor (M,)``, each member's training error (for
+        :class:`TargetError` and the final state's ``train_error``; NaN without it)
+    stop_when_met : end the run at the first check where every live member met ``criterion``
 
     Returns
     -------
-    FitResult
+    FitResult (``state``: each member's :class:`~overparam.adequacy.TrainState`)
 
     Introduced in: the engine (every chapter trains through it)
     """
@@ -181,6 +297,8 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
     next_batch = batches if callable(batches) else (lambda _s, it=batches: next(it))
     masks = None if grad_masks is None else list(grad_masks)
     progress = Progress(label, steps, progress_every)
+    track = _Tracker(criterion, M, device, train_error)
+    check_every = getattr(criterion, "every", None)
     adam_fixed = False
     for cb in callbacks:
         cb(state)
@@ -188,6 +306,7 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
     # non-finite losses are detected from a running sum of the per-member losses (one
     # kernel per step, no synchronisation): NaN and inf survive a sum of losses
     acc = torch.zeros(M, device=device)
+    ones = torch.ones(M, device=device)
     plain = 0  # steps taken by every member, not yet added to state.taken (one kernel less per step)
     all_alive = True  # Python-side copy of state.alive.all(): no GPU sync per step
 
@@ -209,15 +328,17 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
         params, opt = state.params, state.optimizer
         batch = next_batch(step - 1)
         per = loss(params, batch)
-        total = per.sum()
-        for pen in penalties:
-            total = total + pen(params).sum()
+        if penalties:
+            total, seed = per.sum() + sum(pen(params).sum() for pen in penalties), None
+        else:  # d(sum of the members' losses) = ones into the per-member losses: no sum node
+            total, seed = per, ones
         if nan_guard != "off":
             acc += per.detach()
         take = None if active is None else active(batch)
         if not all_alive:
             take = state.alive if take is None else take & state.alive
-        grads = _contiguous(torch.autograd.grad(total, params, allow_unused=True, materialize_grads=True))
+        grads = _contiguous(torch.autograd.grad(total, params, grad_outputs=seed, allow_unused=True,
+                                                materialize_grads=True))
         if masks is not None:  # fresh tensors from autograd: masked in place, no allocation
             for g, m in zip(grads, masks):
                 if m is not None:
@@ -242,6 +363,10 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
         state.step, state.loss, state.batch = step, per.detach(), batch
         if nan_guard != "off" and (step % guard_every == 0 or step == steps):
             guard()
+        block_end = track.update(state.loss)
+        if stop_when_met and criterion is not None and (block_end or (check_every and step % check_every == 0)):
+            guard()
+            state.stop = state.stop or bool(track.met(state.params, state.alive)[state.alive.cpu().numpy()].all())
         if callbacks and plain:
             state.taken += plain
             plain = 0
@@ -252,9 +377,10 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
             break
     guard()
     state.taken += plain
-    return FitResult(params=[p.detach() for p in state.params],
-                     taken=state.taken.cpu().numpy(), diverged=(~state.alive).cpu().numpy(),
-                     steps=state.step, info=state.info)
+    taken = state.taken.cpu().numpy()
+    return FitResult(params=[p.detach() for p in state.params], taken=taken,
+                     diverged=(~state.alive).cpu().numpy(), steps=state.step, info=state.info,
+                     state=track.state(state.params, taken, state.alive))
 
 
 def _contiguous(grads) -> list[torch.Tensor]:

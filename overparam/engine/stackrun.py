@@ -19,18 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import config
-from ..models import forward, init_stack
-from .loop import Every, FitState, fit, per_member_batches
+from ..models import forward, forward_one, init_stack
+from .grid import eval_epochs, steps_per_epoch  # noqa: F401 (eval_epochs: re-exported)
+from .loop import Every, FitResult, FitState, fit, per_member_batches
 from .optim import make_optimizer
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return 1 if batch_size == 0 or batch_size >= n else -(-n // batch_size)
-
-
-def eval_epochs(cfg) -> list[int]:
-    """Epochs at which the curves are recorded: 0, every ``eval_every``, and the last."""
-    return sorted({0, cfg.epochs, *range(cfg.eval_every, cfg.epochs + 1, cfg.eval_every)})
 
 
 def _shared(tensors: Sequence[torch.Tensor], device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,6 +43,19 @@ def _wrong(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     at_y = logits.gather(1, y[:, None, :])
     cls = torch.arange(logits.shape[1], device=logits.device)[None, :, None]
     return (logits > at_y).any(1) | ((logits == at_y) & (cls < y[:, None, :])).any(1)
+
+
+def _forward_single(arch, params: list[torch.Tensor], X: torch.Tensor) -> torch.Tensor:
+    """Logits (B, C) of a stack of one member (parameters (1, ...)) on inputs (B, d): what a
+    textbook network computes, with the same kernels (``addmm``: bias fused into the GEMM;
+    ``conv1d``); equal to :func:`overparam.models.forward` up to rounding (tested)."""
+    ps = [p.squeeze(0) for p in params]
+    if arch.arch != "mlp":
+        return forward_one(arch, ps, X)
+    h = X
+    for i in range(arch.depth):
+        h = torch.relu(torch.addmm(ps[2 * i + 1], h, ps[2 * i]))
+    return torch.addmm(ps[-1], h, ps[-2])
 
 
 class StackRun:
@@ -79,6 +84,7 @@ class StackRun:
         self.Xt, self.ut = _shared([t.X_test for t in own], self.device)
         self.Yt = torch.stack([t.y_test for t in own]).to(self.device)
         self.offset = (self.u * self.n)[:, None]
+        self.X1, self.Y1 = self.Xs[0], self.Y[0]   # a stack of one: its own set (see loss)
         # fused kernels where the device has them: one kernel per tensor, not several passes
         self.opt = make_optimizer(self.stack.params, cfg.optimizer, cfg.lr, momentum=cfg.momentum,
                                   weight_decay=cfg.weight_decay, impl="fused")
@@ -98,6 +104,10 @@ class StackRun:
 
     def loss(self, params: list[torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
         """Each member's mean cross-entropy on its batch ``idx`` (M, B): shape (M,)."""
+        if self.M == 1:  # a stack of one (the loop mode): a textbook network's 2-d kernels
+            i = idx[0]
+            out = _forward_single(self.arch, params, self.X1.index_select(0, i))
+            return F.cross_entropy(out, self.Y1.index_select(0, i)).reshape(1)
         Xb, yb = self.batch(idx)
         logits = forward(self.arch, params, Xb, class_major=True)  # (M, C, B): fast softmax on CPU
         return F.cross_entropy(logits, yb, reduction="none").mean(1)
@@ -113,34 +123,46 @@ class StackRun:
         ``chunk`` examples per forward; by default about 4 M hidden activations per chunk
         over all members, so wide stacks stay in cache instead of streaming memory.
         """
+        res = []
+        for X, u, Y, probs_too in ((self.Xs, self.u, self.Y, False), (self.Xt, self.ut, self.Yt, want_probs)):
+            loss, err, probs = self.measure(self.params, X, u, Y, chunk, probs_too)
+            res += [loss.cpu().numpy(), err.cpu().numpy()]
+        return res, probs
+
+    @torch.no_grad()
+    def measure(self, params, X, u, Y, chunk: int | None = None, want_probs: bool = False):
+        """Mean loss (M,), error rate (M,) and, with ``want_probs``, softmax outputs (M, n, C)
+        of every member on its rows ``u`` of the stacked sets ``X`` with labels ``Y``."""
         if chunk is None:
             width = max(self.arch.widths or (1,)) * (self.arch.d if self.arch.arch == "cnn" else 1)
             chunk = int(min(2048, max(64, 2 ** 22 // (self.M * width * max(1, self.arch.depth)))))
-        res, probs = [], None
-        for X, u, Y in ((self.Xs, self.u, self.Y), (self.Xt, self.ut, self.Yt)):
-            n = Y.shape[1]
-            loss = torch.zeros(self.M, device=self.device)
-            err = torch.zeros(self.M, device=self.device)
-            ps = []
-            for s in range(0, n, chunk):
-                out = forward(self.arch, self.params, X[u, s:s + chunk], class_major=True)  # (M, C, b)
-                yb = Y[:, s:s + chunk]
-                loss += F.cross_entropy(out, yb, reduction="none").sum(1)
-                err += _wrong(out, yb).sum(1)
-                if want_probs:
-                    ps.append(out.softmax(1).transpose(1, 2))
-            res += [(loss / n).cpu().numpy(), (err / n).cpu().numpy()]
-            probs = torch.cat(ps, 1) if want_probs else None
-        return res, probs
+        n = Y.shape[1]
+        loss = torch.zeros(self.M, device=self.device)
+        err = torch.zeros(self.M, device=self.device)
+        ps = []
+        for s in range(0, n, chunk):
+            out = forward(self.arch, params, X[u, s:s + chunk], class_major=True)  # (M, C, b)
+            yb = Y[:, s:s + chunk]
+            loss += F.cross_entropy(out, yb, reduction="none").sum(1)
+            err += _wrong(out, yb).sum(1)
+            if want_probs:
+                ps.append(out.softmax(1).transpose(1, 2))
+        return loss / n, err / n, (torch.cat(ps, 1) if want_probs else None)
+
+    def train_error(self, params) -> torch.Tensor:
+        """Each member's error rate on its whole training set, (M,)."""
+        return self.measure(params, self.Xs, self.u, self.Y)[1]
 
     def train(self, evals: Sequence[int], on_eval: Callable[[int, list, torch.Tensor, np.ndarray], None],
               on_diverged: Callable[[int, int], None], label: str = "train",
-              progress_every: float = 15.0, want_probs: bool = False):
+              progress_every: float = 15.0, want_probs: bool = False) -> FitResult:
         """Train ``cfg.epochs`` epochs through :func:`fit`.
 
         ``on_eval(j, values, probs, alive)`` is called at ``evals[j]`` epochs (0 = before
         training; ``probs`` only at the last, with ``want_probs``, else None); ``on_diverged(member, epoch)`` once per member whose loss became
         non-finite (checked at each epoch's end; the member is then frozen at zero).
+        ``cfg.criterion`` (and ``cfg.stop_when_met``) go to :func:`fit`; its result's
+        ``state`` says which members met it.
         """
         spe = steps_per_epoch(self.n, self.cfg.batch_size)
         alive_seen = np.ones(self.M, dtype=bool)
@@ -159,9 +181,20 @@ class StackRun:
         # every epoch's end: the NaN guard runs there (guard_every = spe), then record()
         # sees the members it froze and names them with that epoch
         check = Every(range(0, steps + 1, spe), record)
-        return fit(self.params, self.loss, self.batches(), self.opt, steps, grad_masks=self.stack.masks,
+        crit = getattr(self.cfg, "criterion", None)
+        res = fit(self.params, self.loss, self.batches(), self.opt, steps, grad_masks=self.stack.masks,
                    callbacks=[check], nan_guard="freeze", guard_every=spe, label=label,
-                   progress_every=progress_every)
+                   progress_every=progress_every, criterion=crit,
+                   train_error=self.train_error if crit is not None else None,
+                   stop_when_met=getattr(self.cfg, "stop_when_met", False))
+        if res.steps < steps:  # stopped early (criterion met): the members stay as they are now
+            alive = ~res.diverged
+            rest = [j for j, e in enumerate(evals) if e * spe > res.steps]
+            if rest:
+                vals, probs = self.evaluate(want_probs=want_probs)
+                for j in rest:
+                    on_eval(j, vals, probs if j == len(evals) - 1 else None, alive)
+        return res
 
     def time_steps(self, steps: int, idx: torch.Tensor) -> float:
         """Seconds per optimizer step on the fixed batch ``idx`` (timing probes)."""

@@ -33,243 +33,34 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
-from .. import config
 from ..config import check_choice, check_positive
-from ..models import Arch, init_member, to_module
-from .distributed import BACKENDS, GridFailed, replace_engine_log, resolve_backend, run_chunks
-from .optim import OPTIMIZERS
+from .distributed import (BACKENDS, GridFailed, replace_engine_log, resolve_backend, run_chunks,
+                          train_ensemble_ray)
+from .grid import (ARCHS, CURVES, MODES, EnsembleResult, Member, TrainConfig, TrainData,  # noqa: F401
+                   init_params, make_model, member_key, say, steps_per_epoch)
+from .loop import Plateau, TargetError  # noqa: F401 (criteria of TrainConfig)
 from .plan import (choose_mode, flops_per_example, make_buckets, probe_threads, stack_bytes,
                    training_flops)
-from .stackrun import StackRun, eval_epochs, steps_per_epoch
-
-ARCHS = ("mlp", "cnn")
-MODES = ("auto", "batched", "loop")
-CURVES = ("train_loss", "train_err", "test_loss", "test_err")
-
+from .stackrun import StackRun
 
 __all__ = ["Member", "TrainConfig", "TrainData", "EnsembleResult", "init_params", "make_model",
            "train_ensemble", "train_grid", "member_key", "training_flops",
-           "choose_mode", "CURVES", "MODES", "BACKENDS", "GridFailed"]
+           "choose_mode", "CURVES", "MODES", "BACKENDS", "GridFailed", "Plateau", "TargetError"]
 
 
 # --------------------------------------------------------------------------- configs
-
-
-@dataclass(frozen=True)
-class Member:
-    """One model of a grid.
-
-    Parameters
-    ----------
-    width : int
-        Hidden units per hidden layer (MLP) or channels per conv layer (CNN).
-    depth : int
-        Number of hidden layers (MLP) or conv layers (CNN).
-    arch : str
-        ``"mlp"`` (d-width-...-width-classes, ReLU) or ``"cnn"`` (1-d convs, kernel 5,
-        stride 2, ReLU, then a linear read-out).
-    seed : int
-        Seeds the initialisation and, through its own stream, the batch order.
-    data : int
-        Index into the list of :class:`TrainData` given to the trainer.
-    name : str
-        Label used in logs and divergence reports; empty means one derived from the fields.
-
-    Introduced in: Chapter 3
-    """
-
-    width: int
-    depth: int = 1       # 1 hidden layer: the MLP d-h-10 of the benchmark and Neyshabur's sweep
-    arch: str = "mlp"    # the chapter's model-wise sweeps are MLPs; "cnn" for the full profile
-    seed: int = 0        # 0, like every notebook's default seed
-    data: int = 0        # most grids share one training set
-    name: str = ""       # "" -> derived label, see label()
-
-    def __post_init__(self):
-        check_positive("width", self.width, integer=True)
-        check_positive("depth", self.depth, integer=True)
-        check_choice("arch", self.arch, ARCHS)
-        check_positive("seed", self.seed, integer=True, allow_zero=True)
-        check_positive("data", self.data, integer=True, allow_zero=True)
-
-    def spec(self, d: int, n_classes: int) -> Arch:
-        """The member's architecture in the model family (:class:`overparam.models.Arch`)."""
-        return Arch(self.arch, (self.width,) * self.depth, d, n_classes)
-
-    def label(self) -> str:
-        """The member's name for logs: ``name`` or e.g. ``"mlp w=64 d=1 seed=2 data=0"``."""
-        return self.name or f"{self.arch} w={self.width} d={self.depth} seed={self.seed} data={self.data}"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How every member is trained.
-
-    Introduced in: Chapter 3
-    """
-
-    epochs: int = 100           # a short default; the chapter profiles set their own
-    lr: float = 0.01            # MNIST-1D / udlbook double-descent setting
-    optimizer: str = "sgd"      # a key of engine.optim.OPTIMIZERS: "sgd" (momentum below), "adam", ...
-    momentum: float = 0.9       # MNIST-1D / udlbook setting; ignored by adam
-    weight_decay: float = 0.0   # double descent is studied without regularization
-    batch_size: int = 100       # 0 = full batch; 100 as in the MNIST-1D notebooks
-    eval_every: int = 10        # epochs between points of the curves (epoch 0 and last always)
-
-    def __post_init__(self):
-        check_positive("epochs", self.epochs, integer=True)
-        check_positive("lr", self.lr)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_positive("momentum", self.momentum, allow_zero=True)
-        check_positive("weight_decay", self.weight_decay, allow_zero=True)
-        check_positive("batch_size", self.batch_size, integer=True, allow_zero=True)
-        check_positive("eval_every", self.eval_every, integer=True)
-
-
-@dataclass
-class TrainData:
-    """A classification training set and its test set.
-
-    Parameters
-    ----------
-    X_train : Tensor, shape (n_train, d)
-    y_train : Tensor, shape (n_train,), int64 class labels (possibly noisy)
-    X_test : Tensor, shape (n_test, d)
-    y_test : Tensor, shape (n_test,), int64
-    n_classes : int
-    key : str
-        Describes the data for result keys (e.g. ``"mnist1d n=1000 noise=0.1 seed=2"``);
-        needed only by :func:`train_grid`.
-
-    Members that share the same ``X_train`` / ``X_test`` tensor objects share them in
-    memory; only the labels are stacked per member.
-
-    Introduced in: Chapter 3
-    """
-
-    X_train: torch.Tensor
-    y_train: torch.Tensor
-    X_test: torch.Tensor
-    y_test: torch.Tensor
-    n_classes: int = 10
-    key: str = ""
-
-    def __post_init__(self):
-        if self.X_train.ndim != 2 or self.X_test.ndim != 2:
-            raise ValueError("X_train and X_test must have shape (n, d)")
-        if len(self.y_train) != len(self.X_train) or len(self.y_test) != len(self.X_test):
-            raise ValueError("X and y must have the same number of rows")
-
-    @property
-    def n_train(self) -> int:
-        return len(self.X_train)
-
-    @property
-    def d(self) -> int:
-        return self.X_train.shape[1]
-
-
-@dataclass
-class EnsembleResult:
-    """Curves and final outputs of trained members.
-
-    Attributes
-    ----------
-    members : list of Member
-    epochs : ndarray, shape (T,) – epochs at which the curves were recorded (0 = init)
-    curves : dict str -> ndarray, shape (M, T) – ``train_loss``, ``train_err`` (on the
-        member's own, possibly noisy, labels), ``test_loss``, ``test_err``; NaN after a
-        member diverged
-    test_probs : ndarray, shape (M, n_test, n_classes) or None – final softmax outputs
-    diverged : dict label -> epoch at which the member's loss became NaN/inf
-    modes : list of str – "batched" or "loop", per member
-    log : list of str – the engine's decisions (buckets, probe timings)
-    seconds : float – wall time of the training
-    params : list (one per member) of lists of CPU tensors at their true shapes, in the
-        :func:`init_params` layout, or None (``keep_params=False``); zeros for a member
-        that diverged in a batched bucket
-
-    Introduced in: Chapter 3
-    """
-
-    members: list
-    epochs: np.ndarray
-    curves: dict
-    test_probs: np.ndarray | None = None
-    diverged: dict = field(default_factory=dict)
-    modes: list = field(default_factory=list)
-    log: list = field(default_factory=list)
-    seconds: float = 0.0
-    params: list | None = None
-
-    def final(self, curve: str) -> np.ndarray:
-        """Last recorded value of ``curve`` per member, shape (M,)."""
-        return self.curves[curve][:, -1]
-
-    def select(self, index: Sequence[int]) -> "EnsembleResult":
-        """The result restricted to the members at ``index`` (in that order)."""
-        idx = list(index)
-        names = {self.members[i].label() for i in idx}
-        return EnsembleResult(
-            [self.members[i] for i in idx], self.epochs, {k: v[idx] for k, v in self.curves.items()},
-            None if self.test_probs is None else self.test_probs[idx],
-            {k: v for k, v in self.diverged.items() if k in names},
-            [self.modes[i] for i in idx] if self.modes else [], list(self.log), self.seconds,
-            None if self.params is None else [self.params[i] for i in idx])
-
-    def check_finite(self) -> None:
-        """Raise ValueError naming every diverged member (call before plotting)."""
-        if self.diverged:
-            names = ", ".join(f"{k} (epoch {v})" for k, v in self.diverged.items())
-            raise ValueError(f"{len(self.diverged)} member(s) diverged (NaN/inf loss): {names}")
-
-
-# --------------------------------------------------------------------------- parameters
-
-
-def init_params(member: Member, d: int, n_classes: int) -> list[torch.Tensor]:
-    """Initial parameters of a member at their true shapes, drawn from the member's seed.
-
-    :func:`overparam.models.init_member` of ``member.spec(d, n_classes)``: PyTorch's
-    default uniform fan-in init; layout MLP ``[W (d, w), b (w), ..., W (w, C), b (C)]``
-    with ``h @ W``, CNN ``[K (w, c_in, 5), b (w), ..., W (w * L, C), b (C)]``.
-
-    Introduced in: Chapter 3
-    """
-    return init_member(member.spec(d, n_classes), member.seed)
-
-
-def make_model(member: Member, d: int, n_classes: int = 10,
-               device: torch.device | str = "cpu") -> nn.Module:
-    """The standalone network of a member, initialised exactly as in the batched stack.
-
-    Returns an ``nn.Module`` mapping (B, d) -> (B, n_classes) logits
-    (:func:`overparam.models.to_module`).
-
-    Introduced in: Chapter 3
-    """
-    return to_module(member.spec(d, n_classes), init_params(member, d, n_classes), device)
-
-
-# --------------------------------------------------------------------------- the engine
-
-
-def _say(msg: str) -> None:
-    config.log.info(msg)
 
 
 def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainData],
                    cfg: TrainConfig, *, device: torch.device | str = "cpu", mode: str = "auto",
                    bucket_overhead: float | None = None, max_members: int = 512,
                    memory_budget: float | None = None,
-                   keep_probs: bool = False, log: Callable[[str], None] | None = _say,
+                   keep_probs: bool = False, log: Callable[[str], None] | None = say,
                    progress_every: float = 15.0, probe_min_steps: int = 200,
                    keep_params: bool = False, backend="local") -> EnsembleResult:
     """Train every member (grid of widths x seeds x data sets) as few batched computations.
@@ -325,9 +116,9 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
             raise ValueError(f"member {m.label()} has data={m.data} but only {len(datas)} data sets")
     device = torch.device(device)
     remote = resolve_backend(backend)
-    if remote is not None:
-        from .distributed import train_ensemble_ray
-        return train_ensemble_ray(members, datas, cfg, device=device, backend=remote, log=log, engine=dict(
+    if remote is not None:  # each bucket a task running this function (local) on a worker
+        return train_ensemble_ray(members, datas, cfg, train=train_ensemble, device=device, backend=remote,
+                                  log=log, engine=dict(
             mode=mode, bucket_overhead=bucket_overhead, max_members=max_members,
             memory_budget=memory_budget, keep_probs=keep_probs, progress_every=progress_every,
             probe_min_steps=probe_min_steps, keep_params=keep_params))
@@ -336,39 +127,38 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
     say = log or (lambda s: None)
     if log is None:
         progress_every = float("inf")
-    evals = eval_epochs(cfg)
     M = len(members)
-    curves = {k: np.full((M, len(evals)), np.nan) for k in CURVES}
-    n_test = len(datas[0].X_test)
-    probs = np.full((M, n_test, datas[0].n_classes), np.nan, dtype=np.float32) if keep_probs else None
-    modes = [""] * M
-    diverged: dict[str, int] = {}
-    lines: list[str] = []
-    params_out = [None] * M if keep_params else None
+    shape = dict(n_test=len(datas[0].X_test), n_classes=datas[0].n_classes, keep_probs=keep_probs,
+                 keep_params=keep_params)
+    out = EnsembleResult.blank(members, cfg, **shape)
+    evals = list(out.epochs)
 
     def note(s: str):
-        lines.append(s)
+        out.log.append(s)
         say(s)
 
-    def train_stack(idx: list[int], desc: str) -> None:
+    def train_stack(idx: list[int], desc: str, mode: str) -> None:
         bm = [members[i] for i in idx]
         run = StackRun(bm, datas, cfg, device)
+        part = EnsembleResult.blank(bm, cfg, **shape)
+        part.modes = [mode] * len(bm)
 
         def on_eval(j, vals, p, alive):
             for k, v in zip(CURVES, vals):
-                curves[k][idx, j] = np.where(alive, v, np.nan)
+                part.curves[k][:, j] = np.where(alive, v, np.nan)
             if keep_probs and p is not None:
-                probs[idx] = np.where(alive[:, None, None], p.cpu().numpy(), np.nan)
+                part.test_probs[:] = np.where(alive[:, None, None], p.cpu().numpy(), np.nan)
 
         def on_diverged(j, epoch):
-            diverged[bm[j].label()] = epoch
+            part.diverged[bm[j].label()] = epoch
             note(f"diverged: {bm[j].label()} at epoch {epoch} (NaN/inf loss); member stopped")
 
-        run.train(evals, on_eval, on_diverged, label=desc, progress_every=progress_every,
-                  want_probs=keep_probs)
+        res = run.train(evals, on_eval, on_diverged, label=desc, progress_every=progress_every,
+                        want_probs=keep_probs)
+        part.steps[:], part.met[:] = res.taken, res.state.met
         if keep_params:
-            for j, i in enumerate(idx):
-                params_out[i] = [t.cpu() for t in run.stack.member(j)]
+            part.params = [[t.cpu() for t in run.stack.member(j)] for j in range(len(bm))]
+        out.put(idx, part, log=False)
 
     t_start = time.perf_counter()
     if bucket_overhead is None:
@@ -402,38 +192,26 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
                 note(f"engine: {desc}: probe batched {tb * 1e3:.2f} ms/step vs loop "
                      f"{tl * 1e3:.2f} ms/step -> {choice}"
                      + (f" ({n_threads} CPU thread{'s' if n_threads > 1 else ''})" if device.type == "cpu" else ""))
-            for i in idx:
-                modes[i] = choice
             if torch.get_num_threads() != n_threads:
                 torch.set_num_threads(n_threads)  # restored after the last bucket
             if choice == "loop":
                 for i in idx:
-                    train_stack([i], members[i].label())
+                    train_stack([i], members[i].label(), choice)
             else:
-                train_stack(idx, desc)
+                train_stack(idx, desc, choice)
     finally:
         if torch.get_num_threads() != threads_before:
             torch.set_num_threads(threads_before)
-    seconds = time.perf_counter() - t_start
-    return EnsembleResult(members, np.array(evals), curves, probs, diverged, modes, lines, seconds,
-                          params_out)
+    out.seconds = time.perf_counter() - t_start
+    return out
 
 
 # --------------------------------------------------------------------------- grids with a store
 
 
-def member_key(member: Member, data: TrainData, cfg: TrainConfig, keep_probs: bool) -> str:
-    """Result key of one member: hash of member, data key, training config (non-defaults)."""
-    from ..engine.store import config_key
-    if not data.key:
-        raise ValueError("TrainData.key is empty; train_grid needs a key describing the data")
-    return config_key({"member": dataclasses.replace(member, data=0, name=""), "data": data.key,
-                       "train": cfg, "probs": keep_probs}, prefix=member.arch)
-
-
 def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData], cfg: TrainConfig,
                *, store=None, device: torch.device | str = "cpu", chunk_size: int = 256,
-               keep_probs: bool = False, log: Callable[[str], None] | None = _say,
+               keep_probs: bool = False, log: Callable[[str], None] | None = say,
                on_chunk: Callable[[int], None] | None = None, backend="local",
                **engine) -> EnsembleResult:
     """Train a grid of members, saving each one's result as its chunk finishes; resume.
@@ -468,13 +246,9 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
     members = list(members)
     check_positive("chunk_size", chunk_size, integer=True)
     say = log or (lambda s: None)
-    evals = eval_epochs(cfg)
     M = len(members)
-    curves = {k: np.full((M, len(evals)), np.nan) for k in CURVES}
-    probs = None
-    if keep_probs:
-        probs = np.full((M, len(datas[0].X_test), datas[0].n_classes), np.nan, dtype=np.float32)
-    modes, diverged, lines = ["stored"] * M, {}, []
+    out = EnsembleResult.blank(members, cfg, len(datas[0].X_test), datas[0].n_classes, keep_probs)
+    out.modes = ["stored"] * M
     keys = [member_key(m, datas[m.data], cfg, keep_probs) if store is not None else "" for m in members]
     todo = []
     for i, m in enumerate(members):
@@ -482,11 +256,12 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
         if got is not None:
             arrays, meta = got
             for k in CURVES:
-                curves[k][i] = arrays[k]
+                out.curves[k][i] = arrays[k]
             if keep_probs:
-                probs[i] = arrays["test_probs"]
+                out.test_probs[i] = arrays["test_probs"]
             if meta.get("diverged_epoch") is not None:
-                diverged[m.label()] = meta["diverged_epoch"]
+                out.diverged[m.label()] = meta["diverged_epoch"]
+            out.steps[i], out.met[i] = meta.get("steps", -1), meta.get("met", False)
         else:
             todo.append(i)
     if store is not None:
@@ -506,16 +281,9 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
 
     def absorb(c: int, chunk: list[int], r: EnsembleResult) -> None:
         """Take one trained chunk into the result and the store; log progress."""
-        lines.extend(r.log)
+        out.put(chunk, r)
         for j, i in enumerate(chunk):
-            for k in CURVES:
-                curves[k][i] = r.curves[k][j]
-            if keep_probs:
-                probs[i] = r.test_probs[j]
-            modes[i] = r.modes[j]
             lab = members[i].label()
-            if lab in r.diverged:
-                diverged[lab] = r.diverged[lab]
             if store is not None:
                 arrays = {k: r.curves[k][j] for k in CURVES}
                 arrays["epochs"] = r.epochs
@@ -523,7 +291,8 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
                     arrays["test_probs"] = r.test_probs[j]
                 store.save(keys[i], arrays, {"member": dataclasses.asdict(members[i]), "data": datas[members[i].data].key,
                                              "train": dataclasses.asdict(cfg), "mode": r.modes[j],
-                                             "diverged_epoch": r.diverged.get(lab)})
+                                             "diverged_epoch": r.diverged.get(lab),
+                                             "steps": int(r.steps[j]), "met": bool(r.met[j])})
         state["flops"] += sum(flops_per_example(members[i], d0.d, d0.n_classes) + 2e4 for i in chunk)
         state["points"] += len(chunk)
         state["chunks"] += 1
@@ -538,10 +307,10 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
             absorb(c, chunk, train_ensemble([members[i] for i in chunk], datas, cfg, device=device,
                                             keep_probs=keep_probs, log=log, **engine))
     elif chunks:
-        failures = run_chunks(chunks, members, datas, cfg, device=device, backend=remote,
+        failures = run_chunks(chunks, members, datas, cfg, train=train_ensemble, device=device, backend=remote,
                               engine=replace_engine_log({**engine, "keep_probs": keep_probs}, log),
                               on_result=absorb, log=say)
         if failures:
             raise GridFailed(failures, saved=store is not None)
-    return EnsembleResult(members, np.array(evals), curves, probs, diverged, modes, lines,
-                          time.perf_counter() - t0)
+    out.seconds = time.perf_counter() - t0
+    return out
