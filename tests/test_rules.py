@@ -165,3 +165,26 @@ def test_every_rule_is_calibrated(chapter, profile, rule):
     assert cal.unreachable == [], f"never says {cal.unreachable}"
     if profile == "long":
         assert cal.power >= TARGET_POWER, f"power {cal.power:.0%} at long ({cal.n} replicates)"
+
+
+def test_a_single_replicate_or_a_nan_is_inconclusive_never_reproduced():
+    judge = C.Above(0.0)
+    assert judge([5.0]).verdict == C.INCONCLUSIVE
+    assert judge([1.0, np.nan, 2.0]).verdict == C.INCONCLUSIVE
+
+
+def test_replicates_for_power_matches_the_t_test_power():
+    """Effect 1 sd, one-sided 2.5 % t-interval: 80 % power needs about 10 replicates."""
+    from scipy import stats
+
+    from overparam.calibration import power_at, replicates_for_power
+
+    r = C.Rule("r", "x > 0", "test", "CI above 0", C.Above(0.0), _sim(0.0, 1.0))
+    book = C.RuleBook([r], replicates=lambda cfg: cfg)
+    n = replicates_for_power(r, book, lambda n: n, ns=range(2, 30), draws=2000)
+
+    def exact(k):   # noncentral t power of the one-sided test at level 2.5 %
+        return 1 - stats.nct.cdf(stats.t.ppf(0.975, k - 1), k - 1, np.sqrt(k))
+    expected = next(k for k in range(2, 30) if exact(k) >= 0.8)
+    assert abs(n - expected) <= 1
+    assert power_at(r, book, 4, draws=2000) < power_at(r, book, 16, draws=2000)
