@@ -171,3 +171,22 @@ def test_eigsh_asking_for_every_eigenvalue_falls_back_to_dense():
     A = torch.diag(torch.arange(5.0, dtype=torch.float64))
     res = H.top_eigenpairs(lambda v: A @ v, 5, 5, method="eigsh")
     np.testing.assert_allclose(res.values, [4, 3, 2, 1, 0], atol=1e-12)
+
+
+@pytest.mark.parametrize("which", ["H", "G", "R"])
+def test_spectrum_comes_out_descending_and_equals_eigvalsh(problem, which):
+    """The documented order: ``spectrum(...).eigenvalues`` and ``top_eigenvalues`` are
+    descending; their values are numpy.linalg.eigvalsh of the torch.func.hessian oracle
+    (for G and R: of the dense split), sorted the other way."""
+    mlp, theta, X, y, exact = problem
+    curv = H.Curvature(mlp, theta, X, y)
+    G = curv.gauss_newton().numpy()        # checked against its own oracle above
+    oracle = {"H": exact.numpy(), "G": G, "R": exact.numpy() - G}[which]
+    ref = np.linalg.eigvalsh(oracle)                     # ascending, by numpy's contract
+    ev = H.spectrum(curv, "exact", which).eigenvalues
+    assert np.all(np.diff(ev) <= 0), "exact spectrum not descending"
+    np.testing.assert_allclose(ev, ref[::-1], atol=1e-10)
+    assert not np.allclose(ev, ref), "the oracle's ascending order must differ (not a vacuous check)"
+    top = H.top_eigenvalues(curv, 4, which)
+    assert np.all(np.diff(top) <= 0)
+    np.testing.assert_allclose(top, ref[::-1][:4], atol=1e-6)

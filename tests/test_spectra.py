@@ -173,3 +173,90 @@ def test_all_sections_run_and_every_claim_row_is_computed():
         assert r.source  # talk, Keskar via the talk, or marked as this book's addition
     additions = [r.claim for r in table.claims if "addition" in r.source]
     assert any("barrier" in a for a in additions)
+
+
+# --------------------------------------------------------------------------- rules on the chapter's path
+from types import SimpleNamespace as _NS  # noqa: E402
+
+from overparam.chapters.hessian_spectra import verdicts as SV  # noqa: E402
+
+
+def test_talk_numbers_are_the_talks():
+    """Sagun 2017 talk (source 001): "Average number of misclassifications: small-SGD: 256,
+    small-GD: 299, large-SGD: 174, large-GD: 194" (MNIST, 10,000 test examples)."""
+    assert spectra.TALK_MISCLASSIFICATIONS == {("small", "SGD"): 256, ("small", "GD"): 299,
+                                               ("large", "SGD"): 174, ("large", "GD"): 194}
+    cfg = spectra.PROFILES["quick"]
+    rng = np.random.default_rng(0)
+    eff = {s: np.mean([np.mean(SV.RULES[f"sgd_gd_{s}"].sim.effect(rng, 400, cfg)) for _ in range(5)])
+           for s in ("small", "large")}
+    assert eff["small"] == pytest.approx(4.3, abs=1.0) and eff["large"] == pytest.approx(2.0, abs=1.0)
+
+
+def _spread(mean, n=3, k=0):
+    return mean + np.array([-1.0, 0.3, 0.7][:n]) * 0.01 * (1 + 0.2 * k) * max(abs(mean), 1)
+
+
+def _results(hi_first: bool):
+    """Synthetic results where every compared pair favours the claim (hi_first) or the reverse."""
+    cfg = spectra.PROFILES["quick"]
+    a, b = (0, 1) if hi_first else (1, 0)
+    lvl = [50.0, 10.0]
+    matched = {(s, "GD"): _spread(lvl[a]) for s in ("small", "large")} | \
+              {(s, "SGD"): _spread(lvl[b], k=1) for s in ("small", "large")}
+    errors = {("small", "SGD"): _spread(lvl[a] * 2), ("large", "SGD"): _spread(lvl[b] * 2, k=1)}
+    sg = _NS(matched=matched, errors=errors, dataset="x")
+    top = np.ones((3, 4, 1))
+    top[:, -1 if hi_first else 0, 0] = _spread(3.0)
+    by_batch = _NS(top=top, values=cfg.batch_sizes)
+    fz = np.full((3, 3), 0.5)
+    fz[:, -1 if hi_first else 0] = _spread(0.9)
+    by_width = _NS(frac_zero=fz, n_outliers=np.zeros((3, 3)), values=cfg.widths)
+    sharp, flat = _spread(3.0), _spread(1.0, k=1)
+    err_hi, err_lo = _spread(0.2), _spread(0.1, k=1)
+    line = _NS(top_lc=sharp if hi_first else flat, top_sb=flat if hi_first else sharp,
+               train_err_lc=_spread(0.001), train_err_sb=_spread(0.001, k=1) - 0.0001,
+               test_err_lc=err_hi if hi_first else err_lo, test_err_sb=err_lo if hi_first else err_hi,
+               scans=[_NS(alphas=np.linspace(0, 1, 5), train_loss=np.array([0.1, e, 0.0, 0.0, 0.1]))
+                      for e in (0.0, 0.001, 0.002)])
+    return spectra.SpectraResults(cfg, by_width=by_width, by_batch=by_batch, sgd_gd=sg, line=line)
+
+
+def test_every_paired_rule_reads_the_right_arm():
+    """Arms favouring the claim: reproduced; the same arms swapped: not reproduced."""
+    keys = ["sgd_gd_small", "sgd_gd_large", "large", "batch", "zeros", "sharper", "keskar"]
+    for hi_first, want in ((True, C.REPRODUCED), (False, C.NOT_REPRODUCED)):
+        m = spectra.measure(_results(hi_first))
+        for key in keys:
+            w = C.PARTLY if key == "keskar" and not hi_first else want   # its train-error part still holds
+            assert SV.RULES.table({key: m[key]}, RUN).claims[0].verdict == w, (key, hi_first)
+
+
+def test_chord_rise_varies_below_the_chord_and_sees_a_bump():
+    a = np.linspace(-1, 2, 31)
+    bowl = (a - 0.5) ** 2
+    assert SV.chord_rise(a, bowl) == pytest.approx(0.4 ** 2 - 0.25)   # nearest inner point (alpha 0.1): below, not 0
+    bump = bowl + 0.3 * np.exp(-((a - 0.5) / 0.1) ** 2)
+    assert SV.chord_rise(a, bump) > 0.0
+    m = spectra.measure(_results(True))["barrier"]
+    assert np.ptp(m) > 0                                                # varies from net to net
+
+
+def test_every_rule_can_pass_and_fail_on_its_simulated_shape():
+    cfg = spectra.PROFILES["quick"]
+    for rule in SV.RULES.calibrated:
+        rng = np.random.default_rng(1)
+        n = (rule.sim.replicates or SV.RULES.replicates)(cfg)
+        got = {rule.judge(rule.sim.effect(rng, n, cfg)).verdict for _ in range(150)}
+        got |= {rule.judge(rule.sim.against(rng, n, cfg)).verdict for _ in range(150)}
+        assert {C.REPRODUCED, C.NOT_REPRODUCED} <= got, (rule.key, got)
+
+
+def test_count_and_gumbel_are_simulated_through_their_own_rules():
+    cfg = spectra.PROFILES["quick"]
+    rng = np.random.default_rng(0)
+    ks, counts = SV.RULES["count"].sim.effect(rng, 50, cfg)
+    assert counts.shape == (50, len(cfg.ks))
+    assert np.mean(spectra.count_ratio(ks, counts)) == pytest.approx(1.0, abs=0.05)   # the knee finds k - 1
+    d = SV.RULES["gumbel"].sim.effect(rng, cfg.n_retrain, cfg)
+    assert d.shape == (cfg.n_retrain,) and np.all(np.isfinite(d))
