@@ -268,6 +268,17 @@ def test_paired_rules_read_the_right_arm():
     assert K.RULES["features"].judge(K.measure(res)["features"].value).verdict == C.NOT_REPRODUCED
 
 
+def test_an_under_trained_arm_makes_a_verdict_inconclusive_not_refuted():
+    res = _holds()
+    ok = {c.key: c for c in ch.claims(res, RUN).claims}
+    assert ok["path"].verdict == C.REPRODUCED and not ok["path"].why
+    res.grid.met["bezier"][-1, -1, 0] = False     # one curve at the widest cell never plateaued
+    rows = {c.key: c for c in ch.claims(res, RUN).claims}
+    assert rows["path"].verdict == C.INCONCLUSIVE and rows["path"].why.startswith(C.UNDER_TRAINED)
+    assert "curves" in rows["path"].why
+    assert rows["wm"].verdict == C.REPRODUCED     # reads the ends only: unaffected
+
+
 def test_plateau_criterion_and_stop():
     import torch
     from overparam.engine.loop import FitState

@@ -263,10 +263,20 @@ def _sd(key: str, fallback: float) -> float:
     return float(_SPREAD.get("sd", {}).get(key, fallback))
 
 
-def _sim(key: str, mean0: float, eff: float, fallback: float, note: str, wrap=None) -> Sim:
+def _sd_at(key: str, level: float, fallback: float) -> float:
+    """The measured spread of a barrier ``key`` scaled to a barrier of size ``level``: its
+    coefficient of variation (sd over the mean of the runs' estimates) times ``level``. A
+    barrier's spread grows with its size (quick measures them far above the threshold)."""
+    est = [e for e in _SPREAD.get("by_rule", {}).get(key, {}).get("estimate", []) if e is not None]
+    if key not in _SPREAD.get("sd", {}) or not est or np.mean(est) <= 0:
+        return fallback
+    return float(_SPREAD["sd"][key] / np.mean(est) * level)
+
+
+def _sim(key: str, mean0: float, eff: float, fallback: float, note: str, wrap=None, sd=None) -> Sim:
     """Normal per-pair values: null at ``mean0`` (the threshold), effect ``mean0 + eff``,
     against ``mean0 - eff`` (``eff`` signed towards the claim's side); sd measured."""
-    sd = _sd(key, fallback)
+    sd = _sd(key, fallback) if sd is None else sd
     f = (lambda mu: normal(mu, sd)) if wrap is None else (lambda mu: wrap(normal(mu, sd)))
     return Sim(f(mean0), f(mean0 + eff), f(mean0 - eff), f"sd {sd:.3g} ({_SOURCE_OF_SD}); {note}")
 
@@ -315,12 +325,13 @@ _SQ, _SW = _sd("tradeoff", 0.46), 0.036
 #: judge (the footing "converged"): 3 in 4, so that one noisy narrow network in a cell of
 #: four pairs does not void a row, while a grid trained too briefly does.
 FOOTING_SHARE = 0.75
-FOOTING = None
+FOOTING = CONVERGED   # every rule reads trained networks or curves: each arm must have plateaued
 RULES = RuleBook([
     Rule("path", "SGD solutions from different random initializations can be connected by a path with low loss",
          SOURCE, "trained Bezier curve, {at}: training-loss barrier (max along the path - mean of the ends), "
          f"95 % CI over pairs below {TOL} nats", Below(TOL),
-         _sim("path", TOL, -TOL, 0.03, f"barrier at the threshold {TOL} / 0 / {2 * TOL} nats"), footing=FOOTING),
+         _sim("path", TOL, -TOL, 0.03, f"barrier at the threshold {TOL} / 0 / {2 * TOL} nats; sd = the "
+              f"measured sd / mean times {TOL}", sd=_sd_at("path", TOL, 0.03)), footing=FOOTING),
     Rule("bend", "the low-loss path bends: the straight line between the same two solutions is not a low-loss path",
          f"{SOURCE}; {GARIPOV}", "{at}: straight-line barrier (a path not fitted to the pair), CI above "
          f"{TOL} nats (a trained curve's barrier is below the line's by construction: its bend starts at "
@@ -359,15 +370,16 @@ RULES = RuleBook([
          "compound: slope of log2 width needed on probe quality < 0 (censored widths as bounds) and slope "
          "of the curve barrier on log2 width, mean over feature levels, < 0; shown: the {shown}",
          _Tradeoff((Bounded(0.0, above=False), Below(0.0))),
-         Sim(_slopes(0.0, -0.1, _SQ, _SW), _slopes(-2.0, -0.1, _SQ, _SW), _slopes(2.0, 0.1, _SQ, _SW),
-             f"sd {_SQ:.3g} and {_SW} ({_SOURCE_OF_SD}); null: quality slope 0 while width helps (-0.1 nats "
-             "per doubling); effect: slope -2 (probe 0.5 -> 1.0 halves the width needed)"), footing=FOOTING),
+         Sim(_slopes(0.0, 0.0, _SQ, _SW), _slopes(-2.0, -0.1, _SQ, _SW), _slopes(2.0, 0.1, _SQ, _SW),
+             f"sd {_SQ:.3g} and {_SW} ({_SOURCE_OF_SD}); null: both slopes 0; effect: quality slope -2 (probe "
+             "0.5 -> 1.0 halves the width needed) while width helps (-0.1 nats per doubling)"), footing=FOOTING),
     Rule("wm", "weight matching lowers the straight-line barrier", ENTEZARI,
          "{at}: straight-line barrier minus the line's after weight matching; CI above 0", Above(0.0),
          _sim("wm", 0.0, 2.0, 1.16, f"effect {_CHANCE}"), footing=FOOTING),
     Rule("entezari", "after permutation alignment, the straight-line barrier of wide networks is about zero",
          ENTEZARI, f"{{at}}: straight-line barrier after weight matching, CI below {TOL} nats", Below(TOL),
-         _sim("entezari", TOL, -TOL, 0.03, f"barrier {TOL} / 0 / {2 * TOL} nats"), footing=FOOTING),
+         _sim("entezari", TOL, -TOL, 0.03, f"barrier {TOL} / 0 / {2 * TOL} nats; sd = the measured sd / mean "
+              f"times {TOL}", sd=_sd_at("entezari", TOL, 0.03)), footing=FOOTING),
     Rule("same", "two trainings from one start are better connected than independent starts", FRANKLE,
          "N={n_max}: straight-line barrier of independent pairs minus pairs trained from one start with "
          "different batch orders, mean over widths; CI above 0", Above(0.0),
