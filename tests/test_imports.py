@@ -16,9 +16,6 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "overparam"
 MAX_LINES = 500
 
-#: Cycles known when this test was written, each owned by a change in progress. Each is an
-#: expected failure (strict: once the cycle is gone its test fails until it is removed here).
-KNOWN_CYCLES: dict = {}
 #: Modules over MAX_LINES when this test was written, each being split by its owner.
 KNOWN_LONG = {
     "overparam/chapters/double_descent/verdicts.py": "536 lines since the rules moved to the "
@@ -131,23 +128,8 @@ def test_the_graph_reader_finds_a_cycle_and_resolves_relative_imports(tmp_path):
 
 def test_no_import_cycle_inside_the_package():
     graph = import_graph()
-    new = [c for c in cycles(graph) if c not in KNOWN_CYCLES]
-    assert not new, "import cycles in overparam/:\n" + "\n".join(_describe(c, graph) for c in new)
-
-
-def _cycle_params():
-    for cycle, why in sorted(KNOWN_CYCLES.items(), key=lambda kv: sorted(kv[0])):
-        yield pytest.param(cycle, id="<->".join(sorted(m.rsplit(".", 1)[-1] for m in cycle)),
-                           marks=pytest.mark.xfail(reason=f"known import cycle: {why}", strict=True))
-
-
-@pytest.mark.parametrize("cycle", list(_cycle_params()))
-def test_known_cycle_is_gone(cycle):
-    """Fails while the cycle is there (expected); passes, and so fails strict, once it is gone:
-    then remove it from KNOWN_CYCLES."""
-    graph = import_graph()
-    assert not any(cycle <= c for c in cycles(graph)), \
-        f"known import cycle still there: {_describe(cycle, graph)}"
+    found = cycles(graph)
+    assert not found, "import cycles in overparam/:\n" + "\n".join(_describe(c, graph) for c in found)
 
 
 def test_the_book_reads_downwards():
