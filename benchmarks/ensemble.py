@@ -20,8 +20,10 @@ Goals: ``auto`` >= 1.0x in every cell; batched >= 10x at h = 8 and >= 4x at h = 
 batched >= 40 % of SGEMM at h >= 256.
 
 Each cell runs a short training (the number of steps is set from the cell's cost so that
-one ``torch`` run takes about ``--budget`` seconds), so the whole sweep takes a few
-minutes. Clock: ``--clock cpu`` (the default with one CPU thread) is the process's CPU
+one ``torch`` run takes about ``--budget`` seconds; whole epochs of the first n_train
+examples), each way ``--repeats`` times interleaved (the fastest kept), so the whole sweep
+takes a few minutes. ``auto`` runs with the engine's defaults: a run this short (fewer
+steps than ``probe_min_steps``) is decided without a timed probe. Clock: ``--clock cpu`` (the default with one CPU thread) is the process's CPU
 time, which on a machine shared with other jobs stays close to the time alone; ``wall``
 is elapsed time (the default on a GPU or with several threads).
 
@@ -118,10 +120,11 @@ def main() -> None:
     ap.add_argument("--widths", type=str, default="8,64,256,512,1024,2048")
     ap.add_argument("--depths", type=str, default="1,2,3")
     ap.add_argument("--batches", type=str, default="32,100,500")
-    ap.add_argument("--members", type=int, default=16,
-                    help="members per cell below width 1024 (half of it from 1024 on: memory)")
+    ap.add_argument("--members", type=int, default=32,
+                    help="members per cell below width 1024 (half of it at 1024, a quarter above: memory)")
     ap.add_argument("--budget", type=float, default=0.4, help="seconds of the reference loop per cell")
     ap.add_argument("--n-test", type=int, default=500)
+    ap.add_argument("--repeats", type=int, default=2, help="timings per cell and way (the fastest is kept)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--clock", choices=("auto", "cpu", "wall"), default="auto")
     args = ap.parse_args()
@@ -148,39 +151,48 @@ def main() -> None:
     torch_loop([Member(8)], [warm], TrainConfig(epochs=1, batch_size=50), device)
     peak = sgemm_rate(device)
     print(f"SGEMM rate (fp32 1024^3, {clock} clock): {peak:.1f} GFLOP/s")
-    print(f"clock: {clock} time; each cell: one epoch of `steps` steps, SGD+momentum lr 0.01, "
-          f"test set {args.n_test}; members {args.members} (width < 1024) or {args.members // 2}\n")
+    print(f"clock: {clock} time; each cell: `steps` steps (whole epochs), SGD+momentum lr 0.01, "
+          f"test set {args.n_test}; M members per cell; stacks = the batched run's stacks\n")
     head = (f"{'width':>5} {'depth':>5} {'batch':>5} {'M':>3} {'steps':>5} {'torch s':>8} "
-            f"{'loop x':>7} {'batched x':>9} {'auto x':>7} {'auto mode':>9} {'% SGEMM':>8}")
+            f"{'loop x':>7} {'batched x':>9} {'stacks':>6} {'auto x':>7} {'auto mode':>9} {'% SGEMM':>8}")
     print(head)
     worst = {"auto": float("inf")}
     t_start = time.perf_counter()
     for h in [int(w) for w in args.widths.split(",")]:
         for depth in [int(v) for v in args.depths.split(",")]:
             for B in [int(v) for v in args.batches.split(",")]:
-                M = args.members if h < 1024 else max(2, args.members // 2)
-                steps = cell_steps(Member(h, depth), M, B, args.budget, peak)
-                n = steps * B
+                M = args.members if h < 1024 else max(2, args.members // (2 if h == 1024 else 4))
+                want = cell_steps(Member(h, depth), M, B, args.budget, peak)
+                n = min(want * B, len(X_all))           # one epoch if the data suffice, else more
+                spe = -(-n // B)
+                epochs = -(-want // spe)
+                steps = epochs * spe
                 X, y = X_all[:n], y_all[:n]
                 datas = [TrainData(X, data.add_label_noise(y, 0.1, 10, seed=s)[0], Xt, yt, 10, f"b{s}")
                          for s in range(4)]
                 members = [Member(h, depth, seed=s, data=s % len(datas)) for s in range(M)]
-                cfg = TrainConfig(epochs=1, optimizer="sgd", lr=0.01, batch_size=B, eval_every=1)
-                times, chosen = {}, ""
-                times["torch"] = timed(lambda: torch_loop(members, datas, cfg, device), device)
-                for mode in ("loop", "batched", "auto"):
-                    out = {}
-                    times[mode] = timed(lambda: out.setdefault("r", train_ensemble(
-                        members, datas, cfg, device=device, mode=mode, log=None, probe_min_steps=0)), device)
-                    if mode == "auto":
-                        chosen = "+".join(sorted(set(out["r"].modes)))
-                flops = sum(training_flops(m, 40, 10, n) + 2 * training_flops(m, 40, 10, n + len(Xt)) / 3
+                cfg = TrainConfig(epochs=epochs, optimizer="sgd", lr=0.01, batch_size=B, eval_every=epochs)
+                times, chosen, stacks = {}, "", 0
+                for rep in range(args.repeats):  # interleaved; the fastest of each is kept
+                    t = timed(lambda: torch_loop(members, datas, cfg, device), device)
+                    times["torch"] = min(t, times.get("torch", t))
+                    for mode in ("loop", "batched", "auto"):
+                        out = {}
+                        t = timed(lambda: out.setdefault("r", train_ensemble(
+                            members, datas, cfg, device=device, mode=mode, log=None)), device)
+                        times[mode] = min(t, times.get(mode, t))
+                        if mode == "auto":
+                            chosen = "+".join(sorted(set(out["r"].modes)))
+                        if mode == "batched":
+                            stacks = (sum(1 for line in out["r"].log if "batched (forced)" in line)
+                                      + out["r"].modes.count("loop"))   # a bucket of one trains alone
+                flops = sum(training_flops(m, 40, 10, n * epochs) + 2 * training_flops(m, 40, 10, n + len(Xt)) / 3
                             for m in members)
                 eff = 100 * flops / times["batched"] / 1e9 / peak
                 x = {k: times["torch"] / times[k] for k in ("loop", "batched", "auto")}
                 worst["auto"] = min(worst["auto"], x["auto"])
                 print(f"{h:>5} {depth:>5} {B:>5} {M:>3} {steps:>5} {times['torch']:>8.2f} "
-                      f"{x['loop']:>6.2f}x {x['batched']:>8.2f}x {x['auto']:>6.2f}x {chosen:>9} "
+                      f"{x['loop']:>6.2f}x {x['batched']:>8.2f}x {stacks:>6} {x['auto']:>6.2f}x {chosen:>9} "
                       f"{eff:>7.0f}%", flush=True)
     print(f"\nx = torch loop time / time (same members, steps, threads, process); % SGEMM = FLOPs "
           f"(training 3 x forward + 2 evaluations) / batched time / SGEMM rate.\nworst auto: "

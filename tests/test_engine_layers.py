@@ -5,7 +5,7 @@ bodies included, by the package-wide reader of tests/test_imports.py).
 """
 from test_imports import import_graph
 
-ORDER = ["optim", "store", "loop", "grid", "stackrun", "plan", "distributed", "sweep"]
+ORDER = ["optim", "store", "loop", "grid", "stackrun", "plan", "distributed", "sweep"]  # low to high
 
 
 def test_engine_modules_import_only_lower_layers():

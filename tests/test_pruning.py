@@ -269,3 +269,49 @@ def test_matched_movement_removes_the_built_in_part_of_kept_weights_moving_more(
     w0b = torch.where(rand.pop() > 0, torch.zeros_like(wf), wf / 2)
     keep = P.random_masks_like(top, torch.Generator().manual_seed(1))
     assert P.matched_movement_ratio([w0b], [wf], keep)[0] == pytest.approx(2.0, rel=0.02)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_pruning_trainer_equals_a_textbook_torch_loop_on_the_same_masks(opt):
+    """The stacked masked trainer against the textbook: each member as an ``nn.Module``,
+    plain (non-fused) ``torch.optim``, the same masks (weights zeroed, gradients masked
+    before each step), the same batches; final weights and validation curves agree."""
+    from overparam import config
+    data = _data()
+    p = _init(NET, [3, 4])
+    g = torch.Generator().manual_seed(1)
+    masks = [(torch.rand(w.shape, generator=g) > 0.4).float() for w in P.weights(p)]
+    cfg = P.StepConfig(steps=24, lr=0.05 if opt == "sgd" else 0.01, optimizer=opt, batch_size=20, eval_every=8)
+    run = P.train_stack(NET, p, masks, data, cfg, order_seeds=[11, 12])
+    n, B = len(data.X_train), cfg.batch_size
+    for i, seed in enumerate([11, 12]):
+        start = P.apply_masks([t[i:i + 1] for t in p], [m[i:i + 1] for m in masks])
+        net = models.to_module(NET, [t[0] for t in start])
+        lins = [mod for mod in net if isinstance(mod, torch.nn.Linear)]
+        wmask = [m[i].T for m in masks]                     # nn.Linear stores W transposed
+        optim = (torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, foreach=False)
+                 if opt == "sgd" else torch.optim.Adam(net.parameters(), lr=cfg.lr, foreach=False))
+        gen = config.generator(seed, "order")
+        val = []
+        order = []
+        while len(order) < cfg.steps:                       # whole batches only (drop_last)
+            perm = torch.randperm(n, generator=gen)
+            order += [perm[s:s + B] for s in range(0, n - B + 1, B)]
+        for step in range(cfg.steps + 1):
+            if step % cfg.eval_every == 0:
+                with torch.no_grad():
+                    val.append(float(torch.nn.functional.cross_entropy(net(data.X_val), data.y_val)))
+            if step == cfg.steps:
+                break
+            idx = order[step]
+            optim.zero_grad()
+            torch.nn.functional.cross_entropy(net(data.X_train[idx]), data.y_train[idx]).backward()
+            for lin, m in zip(lins, wmask):
+                lin.weight.grad.mul_(m)
+            optim.step()
+        ref = models.from_module(NET, net)
+        for a, b in zip(run.params, ref):
+            torch.testing.assert_close(a[i], b, atol=2e-5, rtol=1e-4)
+        np.testing.assert_allclose(run.val_loss[i], val, atol=2e-5)
+        for w, m in zip(P.weights([r[None] for r in ref]), masks):
+            assert torch.all(w[0][m[i] == 0] == 0)              # the textbook kept them at zero too

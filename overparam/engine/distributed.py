@@ -35,7 +35,7 @@ import torch
 from .. import config
 from ..config import check_positive
 from .grid import EnsembleResult, say
-from .plan import make_buckets
+from .plan import BUCKETING, buckets_for
 
 BACKENDS = ("local", "ray")
 
@@ -251,14 +251,12 @@ def train_ensemble_ray(members: list, datas: list, cfg, *, train: Callable, devi
                        engine: dict, log: Callable[[str], None] | None) -> EnsembleResult:
     """``train`` (:func:`~overparam.engine.sweep.train_ensemble`) with each bucket as one Ray task.
 
-    The buckets are the local engine's own (:func:`~overparam.engine.plan.make_buckets`);
+    The buckets are the local engine's own (:func:`~overparam.engine.plan.buckets_for`);
     a worker trains its bucket with the same call. Raises :class:`GridFailed` if a bucket
     fails (nothing is stored here: use ``train_grid`` to keep finished points).
     """
     dev = torch.device(device)
-    overhead = engine.get("bucket_overhead") or (1e6 if dev.type == "cuda" else 3e4)
-    buckets = (make_buckets(members, datas, overhead, engine.get("max_members", 512))
-               if engine.get("mode", "auto") != "loop" else [[i] for i in range(len(members))])
+    buckets = buckets_for(members, datas, cfg, dev, **{k: engine[k] for k in BUCKETING if k in engine})
     out = EnsembleResult.blank(members, cfg, len(datas[0].X_test), datas[0].n_classes,
                                engine.get("keep_probs", False), engine.get("keep_params", False))
 

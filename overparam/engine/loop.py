@@ -61,9 +61,15 @@ class FitState:
     loss: torch.Tensor | None = None      # per-member data loss of the last batch (M,)
     batch: Any = None                     # the last batch, as the batch source gave it
     alive: torch.Tensor | None = None     # (M,) bool: False once the NaN guard froze a member
-    taken: torch.Tensor | None = None     # (M,) number of steps each member took
     stop: bool = False
     info: dict = field(default_factory=dict)
+    counted: torch.Tensor | None = None   # steps taken, less ``plain``
+    plain: int = 0                        # steps every member took, not yet in ``counted``
+
+    @property
+    def taken(self) -> torch.Tensor:
+        """(M,) number of steps each member took (no kernel per step for the common case)."""
+        return self.counted + self.plain if self.plain else self.counted
 
     @property
     def n_members(self) -> int:
@@ -293,7 +299,7 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
     device = params[0].device
     state = FitState(params=params, optimizer=optimizer, steps=steps,
                      alive=torch.ones(M, dtype=torch.bool, device=device),
-                     taken=torch.zeros(M, device=device))
+                     counted=torch.zeros(M, device=device))
     next_batch = batches if callable(batches) else (lambda _s, it=batches: next(it))
     masks = None if grad_masks is None else list(grad_masks)
     progress = Progress(label, steps, progress_every)
@@ -307,7 +313,6 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
     # kernel per step, no synchronisation): NaN and inf survive a sum of losses
     acc = torch.zeros(M, device=device)
     ones = torch.ones(M, device=device)
-    plain = 0  # steps taken by every member, not yet added to state.taken (one kernel less per step)
     all_alive = True  # Python-side copy of state.alive.all(): no GPU sync per step
 
     def guard() -> None:
@@ -332,8 +337,9 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
             total, seed = per.sum() + sum(pen(params).sum() for pen in penalties), None
         else:  # d(sum of the members' losses) = ones into the per-member losses: no sum node
             total, seed = per, ones
+        per_d = per.detach()
         if nan_guard != "off":
-            acc += per.detach()
+            acc += per_d
         take = None if active is None else active(batch)
         if not all_alive:
             take = state.alive if take is None else take & state.alive
@@ -356,27 +362,23 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
                 _positive_second_moment(opt, params, masks)
                 adam_fixed = True
         if take is None:
-            plain += 1  # added to state.taken when a callback or the end reads it
+            state.plain += 1  # every member took it: counted without a kernel
         else:
-            state.taken += plain + take.to(state.taken.dtype)
-            plain = 0
-        state.step, state.loss, state.batch = step, per.detach(), batch
+            state.counted += state.plain + take.to(state.counted.dtype)
+            state.plain = 0
+        state.step, state.loss, state.batch = step, per_d, batch
         if nan_guard != "off" and (step % guard_every == 0 or step == steps):
             guard()
         block_end = track.update(state.loss)
         if stop_when_met and criterion is not None and (block_end or (check_every and step % check_every == 0)):
             guard()
             state.stop = state.stop or bool(track.met(state.params, state.alive)[state.alive.cpu().numpy()].all())
-        if callbacks and plain:
-            state.taken += plain
-            plain = 0
         for cb in callbacks:
             cb(state)
         progress.update(step)
         if state.stop:
             break
     guard()
-    state.taken += plain
     taken = state.taken.cpu().numpy()
     return FitResult(params=[p.detach() for p in state.params], taken=taken,
                      diverged=(~state.alive).cpu().numpy(), steps=state.step, info=state.info,

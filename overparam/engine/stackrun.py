@@ -33,7 +33,8 @@ def _shared(tensors: Sequence[torch.Tensor], device) -> tuple[torch.Tensor, torc
         if id(t) not in uniq:
             uniq[id(t)] = len(xs)
             xs.append(t)
-    return torch.stack(xs).to(device), torch.tensor([uniq[id(t)] for t in tensors], device=device)
+    stacked = xs[0][None].to(device) if len(xs) == 1 else torch.stack(xs).to(device)  # one: a view, no copy
+    return stacked, torch.tensor([uniq[id(t)] for t in tensors], device=device)
 
 
 def _wrong(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -141,8 +142,15 @@ class StackRun:
         err = torch.zeros(self.M, device=self.device)
         ps = []
         for s in range(0, n, chunk):
-            out = forward(self.arch, params, X[u, s:s + chunk], class_major=True)  # (M, C, b)
             yb = Y[:, s:s + chunk]
+            if self.M == 1:  # as in training: the textbook's kernels, batch-major logits
+                out = _forward_single(self.arch, params, X[0, s:s + chunk])   # one member: one set
+                loss += F.cross_entropy(out, yb[0], reduction="sum")
+                err += (out.argmax(1) != yb[0]).sum()
+                if want_probs:
+                    ps.append(out.softmax(1)[None])
+                continue
+            out = forward(self.arch, params, X[u, s:s + chunk], class_major=True)  # (M, C, b)
             loss += F.cross_entropy(out, yb, reduction="none").sum(1)
             err += _wrong(out, yb).sum(1)
             if want_probs:

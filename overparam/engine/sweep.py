@@ -44,7 +44,7 @@ from .distributed import (BACKENDS, GridFailed, replace_engine_log, resolve_back
 from .grid import (ARCHS, CURVES, MODES, EnsembleResult, Member, TrainConfig, TrainData,  # noqa: F401
                    init_params, make_model, member_key, say, steps_per_epoch)
 from .loop import Plateau, TargetError  # noqa: F401 (criteria of TrainConfig)
-from .plan import (choose_mode, flops_per_example, make_buckets, probe_threads, stack_bytes,
+from .plan import (BUCKETING, buckets_for, choose_mode, flops_per_example, probe_threads, stack_bytes,
                    training_flops)
 from .stackrun import StackRun
 
@@ -59,6 +59,7 @@ __all__ = ["Member", "TrainConfig", "TrainData", "EnsembleResult", "init_params"
 def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainData],
                    cfg: TrainConfig, *, device: torch.device | str = "cpu", mode: str = "auto",
                    bucket_overhead: float | None = None, max_members: int = 512,
+                   cache_bytes: float | None = None,
                    memory_budget: float | None = None,
                    keep_probs: bool = False, log: Callable[[str], None] | None = say,
                    progress_every: float = 15.0, probe_min_steps: int = 200,
@@ -87,6 +88,9 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
         member of width 300), 1e6 on CUDA, where launches dominate. A huge value puts
         every compatible member in one stack.
     max_members : most members per bucket
+    cache_bytes : activation bytes of one step a stack may touch (a bucket is cut into
+        stacks that fit; see :func:`~overparam.engine.plan.buckets_for`); None: 4 MB on the
+        CPU, no limit on CUDA
     memory_budget : bytes a batched bucket may use (estimate) before falling back to the
         loop; None: half the free GPU memory on CUDA, 4 GB on the CPU
     keep_probs : return the final softmax test outputs, shape (M, n_test, C)
@@ -119,7 +123,7 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
     if remote is not None:  # each bucket a task running this function (local) on a worker
         return train_ensemble_ray(members, datas, cfg, train=train_ensemble, device=device, backend=remote,
                                   log=log, engine=dict(
-            mode=mode, bucket_overhead=bucket_overhead, max_members=max_members,
+            mode=mode, bucket_overhead=bucket_overhead, max_members=max_members, cache_bytes=cache_bytes,
             memory_budget=memory_budget, keep_probs=keep_probs, progress_every=progress_every,
             probe_min_steps=probe_min_steps, keep_params=keep_params))
     if memory_budget is None:
@@ -161,10 +165,8 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
         out.put(idx, part, log=False)
 
     t_start = time.perf_counter()
-    if bucket_overhead is None:
-        bucket_overhead = 1e6 if device.type == "cuda" else 3e4
-    buckets = (make_buckets(members, datas, bucket_overhead, max_members) if mode != "loop"
-               else [[i] for i in range(M)])
+    buckets = buckets_for(members, datas, cfg, device, mode=mode, bucket_overhead=bucket_overhead,
+                          max_members=max_members, cache_bytes=cache_bytes)
     if mode == "loop":
         note(f"engine: mode=loop for all {M} members")
     threads_before = torch.get_num_threads()  # a probe may pick 1 thread for a bucket
@@ -268,10 +270,9 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
         say(f"grid: {M - len(todo)}/{M} points loaded from {store.root}, {len(todo)} to train")
     d0 = datas[0]
     # chunks = the engine's own buckets (cheapest first), split to at most chunk_size
-    dev = torch.device(device)
-    overhead = engine.get("bucket_overhead") or (1e6 if dev.type == "cuda" else 3e4)
     sub = [members[i] for i in todo]
-    buckets = make_buckets(sub, datas, overhead, engine.get("max_members", 512)) if todo else []
+    how = {k: engine[k] for k in BUCKETING if k in engine and k != "mode"}  # chunks: buckets whatever the mode
+    buckets = buckets_for(sub, datas, cfg, device, **how) if todo else []
     chunks = [[todo[j] for j in b[s:s + chunk_size]] for b in buckets for s in range(0, len(b), chunk_size)]
     chunks.sort(key=lambda ch: (max(flops_per_example(members[i], d0.d, d0.n_classes) for i in ch), ch[0]))
     t0 = time.perf_counter()
