@@ -20,7 +20,6 @@ from typing import Callable
 
 import numpy as np
 from scipy import special as _sp
-from scipy import stats as _st
 
 from . import metrics as M
 from .config import check_positive
@@ -74,13 +73,14 @@ def mixture_logpdf(fit: M.MixtureFit, x) -> np.ndarray:
     if fit.kind == "exp_normal":
         pi = float(np.clip(fit.dead_weight, 1e-12, 1 - 1e-12))
         le = np.log(pi) + np.log(p["rate"]) - p["rate"] * x
-        ln = np.log1p(-pi) + _st.norm.logpdf(x, p["mu"], p["sigma"])
+        ln = np.log1p(-pi) + M.norm_logpdf(x, p["mu"], p["sigma"])
     elif fit.kind == "two_gammas":
         if not p:
             raise ValueError("the two-gamma fit has no components (fewer than 4 positive values)")
         pi = float(np.clip(p["pi_positive"], 1e-12, 1 - 1e-12))
-        le = np.log(pi) + _st.gamma.logpdf(x, p["shape1"], scale=p["scale1"])
-        ln = np.log1p(-pi) + _st.gamma.logpdf(x, p["shape2"], scale=p["scale2"])
+        lx = np.log(x)
+        le = np.log(pi) + M.gamma_logpdf(x, lx, p["shape1"], p["scale1"])
+        ln = np.log1p(-pi) + M.gamma_logpdf(x, lx, p["shape2"], p["scale2"])
     else:
         raise ValueError(f"fit.kind={fit.kind!r} is not allowed; expected 'exp_normal' or 'two_gammas'")
     return np.logaddexp(le, ln)

@@ -252,7 +252,7 @@ def fit_exp_normal(x: ArrayLike, *, max_iter: int = 500, tol: float = 1e-9) -> M
     prev, ll, it, converged = -np.inf, -np.inf, 0, False
     for it in range(1, max_iter + 1):
         le = np.log(pi) + np.log(rate) - rate * z
-        ln = np.log1p(-pi) + _st.norm.logpdf(z, mu, sigma)
+        ln = np.log1p(-pi) + norm_logpdf(z, mu, sigma)
         m = np.logaddexp(le, ln)
         ll = m.mean()
         r = np.exp(le - m)
@@ -269,21 +269,37 @@ def fit_exp_normal(x: ArrayLike, *, max_iter: int = 500, tol: float = 1e-9) -> M
                       float(ll - np.log(scale)), it, converged)
 
 
-def _gamma_shape(mean: float, mean_log: float) -> float:
-    """Weighted ML shape of a gamma: solve log k - digamma(k) = log(mean) - mean_log (Newton)."""
-    s = max(np.log(mean) - mean_log, 1e-8)
+_LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
+
+
+def norm_logpdf(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    """``scipy.stats.norm.logpdf(x, mu, sigma)`` without its per-call argument checks
+    (the EM loops call it thousands of times per layer)."""
+    return -0.5 * ((x - mu) / sigma) ** 2 - np.log(sigma) - _LOG_SQRT_2PI
+
+
+def gamma_logpdf(x: np.ndarray, log_x: np.ndarray, shape: float, scale: float) -> np.ndarray:
+    """``scipy.stats.gamma.logpdf(x, shape, scale=scale)`` from ``x`` and ``log x``, without
+    scipy's per-call argument checks: ``(k - 1) log x - x / s - log Gamma(k) - k log s``."""
+    return (shape - 1) * log_x - x / scale - _sp.gammaln(shape) - shape * np.log(scale)
+
+
+def _gamma_shapes(means: np.ndarray, mean_logs: np.ndarray) -> np.ndarray:
+    """Weighted ML shapes of gammas: solve log k - digamma(k) = log(mean) - mean_log for
+    each entry (Newton from Minka's start, each entry stopped at its own convergence)."""
+    s = np.maximum(np.log(means) - mean_logs, 1e-8)
     k = (3 - s + np.sqrt((s - 3) ** 2 + 24 * s)) / (12 * s)  # Minka's start
+    done = np.zeros(k.shape, bool)
     for _ in range(50):
         f = np.log(k) - _sp.digamma(k) - s
-        step = f / (1 / k - _sp.polygamma(1, k))
-        k_new = k - step
-        if k_new <= 0:
-            k_new = k / 2
-        if abs(k_new - k) < 1e-10 * k:
-            k = k_new
+        k_new = k - f / (1 / k - _sp.polygamma(1, k))
+        k_new = np.where(k_new <= 0, k / 2, k_new)
+        conv = np.abs(k_new - k) < 1e-10 * k
+        k = np.where(done, k, k_new)
+        done |= conv
+        if done.all():
             break
-        k = k_new
-    return float(np.clip(k, 1e-3, 1e6))
+    return np.clip(k, 1e-3, 1e6)
 
 
 def fit_two_gammas(x: ArrayLike, *, max_iter: int = 500, tol: float = 1e-9) -> MixtureFit:
@@ -322,19 +338,17 @@ def fit_two_gammas(x: ArrayLike, *, max_iter: int = 500, tol: float = 1e-9) -> M
     pi = 0.5
     prev, ll, it, converged = -np.inf, -np.inf, 0, False
     for it in range(1, max_iter + 1):
-        l1 = np.log(pi) + _st.gamma.logpdf(z, comps[0][0], scale=comps[0][1])
-        l2 = np.log1p(-pi) + _st.gamma.logpdf(z, comps[1][0], scale=comps[1][1])
+        l1 = np.log(pi) + gamma_logpdf(z, lz, *comps[0])
+        l2 = np.log1p(-pi) + gamma_logpdf(z, lz, *comps[1])
         m = np.logaddexp(l1, l2)
         ll = m.mean()
         r = np.exp(l1 - m)
         pi = float(np.clip(r.mean(), 1e-9, 1 - 1e-9))
-        new = []
-        for w in (r, 1 - r):
-            sw = max(w.sum(), 1e-12)
-            mean = (w * z).sum() / sw
-            k = _gamma_shape(mean, (w * lz).sum() / sw)
-            new.append((k, mean / k))
-        comps = new
+        w = np.stack([r, 1 - r])
+        sw = np.maximum(w.sum(1), 1e-12)
+        mean = (w @ z) / sw
+        k = _gamma_shapes(mean, (w @ lz) / sw)
+        comps = [(float(k[0]), float(mean[0] / k[0])), (float(k[1]), float(mean[1] / k[1]))]
         if abs(ll - prev) < tol:
             converged = True
             break

@@ -113,11 +113,14 @@ _SCALARS = ("shapiro", "total", "median", "share_exp", "share_gamma", "shape", "
 
 
 def sweep_task(task: str, cfg: VarianceConfig, *, seed: int = 0, epochs: int | None = None,
-               device: torch.device | str = "cpu") -> TaskSweep:
+               device: torch.device | str = "cpu", sizes_only: bool = False) -> TaskSweep:
     """Train the width x seed grid of one task and measure every member's hidden layer.
 
     Member ``s`` of every width has seed :func:`member_seed` (seed, s); metrics are
     computed on the test set. ``epochs`` overrides ``cfg.epochs`` (the doubled run).
+    ``sizes_only``: only what :func:`implied_sizes` reads (accuracy, Shapiro W, the two
+    mixtures' dead shares, the widest layer's post-activation PCA) plus the variances; the
+    held-out fits, gamma shapes and pre-activation PCA stay NaN / None.
 
     Introduced in: Chapter 4
     """
@@ -153,6 +156,11 @@ def sweep_task(task: str, cfg: VarianceConfig, *, seed: int = 0, epochs: int | N
         out["share_gamma"][s, j] = M.fit_two_gammas(v, max_iter=300).dead_weight
         npos = int(np.sum(v > 0))
         out["n_pos"][s, j] = npos
+        if sizes_only:
+            if j == W - 1:
+                out["k99_post"][s, j] = post_k99(post)
+            progress.update(i + 1)
+            continue
         if npos >= 2:
             out["shape"][s, j] = Dist.gamma_shape(v)
         if npos >= 4 * cfg.heldout_folds:
@@ -174,14 +182,18 @@ def post_k99(post: torch.Tensor, level: float = 0.99) -> int:
     """Principal components of the post-activations (n, w) that explain ``level`` of their
     variance. Unlike the pre-activations (rank <= input dimension), this can reach min(n, w).
 
+    The component variances are the eigenvalues of the smaller Gram matrix of the centred
+    activations (half the CPU time of their singular values, the same count).
+
     Introduced in: Chapter 4
     """
     a = post.detach().double()
     a = a - a.mean(0)
-    sv = torch.linalg.svdvals(a).numpy() ** 2
-    if sv.sum() == 0:
+    gram = a.T @ a if a.shape[1] <= a.shape[0] else a @ a.T
+    ev = torch.linalg.eigvalsh(gram).flip(0).clamp(min=0).numpy()
+    if ev.sum() == 0:
         return 0
-    return int(np.searchsorted(np.cumsum(sv) / sv.sum(), level - 1e-12) + 1)
+    return int(np.searchsorted(np.cumsum(ev) / ev.sum(), level - 1e-12) + 1)
 
 
 def sweep_tasks(cfg: VarianceConfig, *, seed: int = 0, device: torch.device | str = "cpu") -> dict:
@@ -194,14 +206,14 @@ def sweep_tasks(cfg: VarianceConfig, *, seed: int = 0, device: torch.device | st
 
 def sweep_doubled(cfg: VarianceConfig, *, seed: int = 0,
                   device: torch.device | str = "cpu") -> TaskSweep | None:
-    """``cfg.double_task`` retrained with twice the epochs, same member seeds (paired);
-    None when ``cfg.double_task`` is empty.
+    """``cfg.double_task`` retrained with twice the epochs, same member seeds (paired),
+    measured for the implied sizes only; None when ``cfg.double_task`` is empty.
 
     Introduced in: Chapter 4
     """
     if not cfg.double_task:
         return None
-    return sweep_task(cfg.double_task, cfg, seed=seed, epochs=2 * cfg.epochs, device=device)
+    return sweep_task(cfg.double_task, cfg, seed=seed, epochs=2 * cfg.epochs, device=device, sizes_only=True)
 
 
 # --------------------------------------------------------------------------- sizes each signal implies

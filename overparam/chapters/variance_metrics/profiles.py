@@ -41,7 +41,7 @@ class VarianceConfig:
     #                                            variance: relative, as the median shifts with width
     plateau_tol: float = 0.01    # plateau: first width within 1 point of the best accuracy
     n_noise: int = 1000          # size of the conjecture's noise data set (= n_test)
-    double_task: str = "hard"    # task retrained with twice the epochs ("" = skip that row)
+    double_task: str = ""        # task retrained with twice the epochs, shown not judged ("" = skip)
     heldout_folds: int = 2       # folds over units for the held-out mixture likelihoods
     mnist_path: str = ""         # a reader's MNIST (IDX folder or .npz); "" = not used
     fashion_path: str = ""       # a reader's FashionMNIST, likewise
@@ -87,5 +87,5 @@ class VarianceConfig:
 PROFILES = {
     "smoke": VarianceConfig(widths=(4, 8, 16, 32), n_seeds=3, epochs=2, n_noise=200),
     "quick": VarianceConfig(),
-    "full": VarianceConfig(widths=sqrt2_grid(8, 2896), n_seeds=11, epochs=150, lr=1e-3),
+    "full": VarianceConfig(widths=sqrt2_grid(8, 2896), n_seeds=11, epochs=150, lr=1e-3, double_task="hard"),
 }
