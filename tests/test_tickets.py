@@ -8,6 +8,7 @@ import pytest
 from overparam import claims as C
 from overparam import config
 from overparam.chapters import lottery_tickets as K
+from overparam.chapters.lottery_tickets import verdicts as KV
 
 matplotlib.use("Agg")
 
@@ -144,3 +145,134 @@ def test_figures_render(res):
                 K.plot_groups(st, {"t": "large_final", "late": "late"}, "x")):
         assert fig.axes
     assert len(K.summary_table(st, res.controls)) == TINY.rounds + 1
+
+
+# --------------------------------------------------------------------------- rules on the chapter's path
+
+def test_source_thresholds_are_the_slides_numbers():
+    """He 2021 slides, sparsity part, "Deconstructing lottery tickets": Zhou et al.'s table,
+    row MNIST FC (%): mask ⊙ init 79.3, mask ⊙ S.C. 86.3, learned mask ⊙ init 95.3,
+    learned mask ⊙ S.C. 96.4, trained weights 97.7."""
+    assert KV.ZHOU_GAP == pytest.approx(0.977 - 0.953)
+    assert K.RULES["supermask"].judge.threshold == pytest.approx(0.024)
+    assert K.ZHOU_MNIST_FC == {"mask ⊙ init": 79.3, "mask ⊙ signed constant": 86.3, "learned mask ⊙ init": 95.3,
+                               "learned mask ⊙ signed constant": 96.4, "trained weights": 97.7}
+    assert KV.EFFECT["chance"] == pytest.approx(0.793 - 0.30)
+    assert KV.EFFECT["signed_constant"] == pytest.approx(0.863 - 0.793)
+    assert KV.EFFECT["supermask"] == pytest.approx(0.024 - (0.977 - 0.964))
+    assert K.RULES["chance"].judge.threshold == pytest.approx(0.30)      # 3 x chance, ten classes
+
+
+def test_speed_is_simulated_on_the_measurement_grid_with_censoring():
+    cfg = K.PROFILES["quick"]
+    it = KV.crossing_iterations(np.array([0.5, 30.0, 50.0, 399.0, 401.0, 5000.0]), cfg)
+    assert list(it) == [25, 50, 50, 400, 400, 400]          # first evaluation at or after; censored at 400
+    rng = np.random.default_rng(0)
+    reinit, ticket = K.RULES["faster"].sim.effect(rng, 2000, cfg)
+    assert set(np.unique(np.r_[reinit, ticket])) <= set(range(0, 401, 25))
+    assert (reinit == cfg.steps).sum() > 5                    # the censoring is exercised
+
+
+def _noise(n, k):
+    return 0.9 + np.linspace(-0.004, 0.004, n) * (1 + 0.3 * k) + 0.001 * ((np.arange(n) * (k + 3)) % 5)
+
+
+def _put(res, path, idx, values):
+    arr = res
+    for part in path.split("."):
+        arr = getattr(arr, part)
+    arr[idx] = values if np.ndim(arr[idx]) <= 1 else np.broadcast_to(values, arr[idx].shape)
+
+
+def _arms(res):
+    """Per rule key: (the arm that is higher when the claim holds, the other arm), as
+    (dotted path in Results, index) - written from the claims, not from measure()."""
+    R, g = TINY.rounds, res.stage.groups
+    s = slice(None)
+    return {
+        "lth": (("matching.ticket_acc", s), ("matching.dense_acc", s)),
+        "reinit": (("stage.imp.test_acc", (R, g["large_final"])), ("controls.test_acc", (R - 1,))),
+        "long": (("controls.long_ticket", (-1,)), ("controls.long_reinit", (-1,))),
+        "random": (("stage.imp.test_acc", (R, g["large_final"])), ("stage.imp.test_acc", (R, g["random"]))),
+        "late": (("stage.imp.test_acc", (R, g["late"])), ("stage.imp.test_acc", (R, g["large_final"]))),
+        "bigger": (("bigger.acc_big", (s, s)), ("bigger.acc_small", (s, s))),
+        "near_init": (("bigger.drift_small", s), ("bigger.drift_big", s)),
+        "magnitude_increase": (("stage.imp.test_acc", (R, g["magnitude_increase"])),
+                               ("stage.imp.test_acc", (R, g["large_final"]))),
+        "signed_constant": (("supermasks.by_round_sc", (s, s)), ("supermasks.by_round_init", (s, s))),
+        "supermask": (("supermasks.learned_init", s), ("supermasks.trained", s)),
+        "malach": (("malach.mask_acc", s), ("malach.target_acc", s)),
+        "snip": (("stage.imp.test_acc", (R, g["large_final"])), ("pai.snip", (-1,))),
+        "optimizers": (("transfer.adam_ticket_sgd", (-1,)), ("transfer.random_sgd", (-1,))),
+        "datasets": (("transfer.data_ticket", (-1,)), ("transfer.data_random", (-1,))),
+        "stable_later": (("instability.ticket", (0,)), ("instability.ticket", (-1,))),
+    }
+
+
+def _verdict(res, key):
+    return K.RULES.table({key: K.measure(res)[key]}, RUN).claims[0].verdict
+
+
+def test_every_paired_rule_reads_the_right_arm(res):
+    """Raise the arm the claim favours: reproduced; swap the two arms: not reproduced. A rule
+    wired to the wrong field, or reading its arms the wrong way round, fails one of the two."""
+    import copy
+    n = TINY.n_seeds
+    arms = _arms(res)
+    paired = [r.key for r in K.RULES if r.judge.estimate in (C.paired, KV.est_picked_diff)]
+    assert set(paired) - {"faster"} == set(arms)
+    for key, (hi, lo) in arms.items():
+        seen = []
+        for up, down in ((hi, lo), (lo, hi)):
+            r = copy.deepcopy(res)
+            _put(r, *down, _noise(n, 1) - 0.4)
+            _put(r, *up, _noise(n, 2))
+            seen.append(_verdict(r, key))
+        assert seen == [C.REPRODUCED, C.NOT_REPRODUCED], (key, seen)
+
+
+def test_speed_rule_reads_the_reinit_minus_the_ticket(res):
+    import copy
+    R, g = TINY.rounds, res.stage.groups["large_final"]
+    steps = res.stage.imp.steps
+    seen = []
+    for ticket_fast in (True, False):
+        r = copy.deepcopy(res)
+        cross = np.array([1, 1, 2, 1]) if ticket_fast else np.array([len(steps) - 1] * 4)
+        r.stage.imp.val_curves[R][g] = np.where(np.arange(len(steps))[None, :] >= cross[:, None], 0.0, 1.0)
+        r.controls.speed[R - 1] = [steps[-1]] * 4 if ticket_fast else [0, steps[1], 0, 0]
+        seen.append(_verdict(r, "faster"))
+    assert seen == [C.REPRODUCED, C.NOT_REPRODUCED]
+
+
+def test_single_value_rules_pass_and_fail_through_measure(res):
+    import copy
+    n, s = TINY.n_seeds, slice(None)
+    cases = {"movement": ("movement.matched", (-1,), 1.0), "chance": ("supermasks.by_round_init", (s, s), 0.30),
+             "stable_init": ("instability.dense", (0,), 0.02)}
+    for key, (path, idx, t) in cases.items():
+        seen = []
+        for sign in (1, -1):
+            r = copy.deepcopy(res)
+            _put(r, path, idx, t * (1 + sign * 0.3 + 0.02 * np.linspace(-1, 1, n)))
+            seen.append(_verdict(r, key))
+        want = [C.REPRODUCED, C.NOT_REPRODUCED] if K.RULES[key].judge.__class__ is not C.Below \
+            else [C.NOT_REPRODUCED, C.REPRODUCED]
+        assert seen == want, (key, seen)
+
+
+def test_every_rule_can_pass_and_fail_on_its_simulated_shape():
+    cfg = K.PROFILES["quick"]
+    for rule in K.RULES.calibrated:
+        rng = np.random.default_rng(1)
+        n = K.RULES.replicates(cfg)
+        got = {rule.judge(rule.sim.effect(rng, n, cfg)).verdict for _ in range(200)}
+        got |= {rule.judge(rule.sim.against(rng, n, cfg)).verdict for _ in range(200)}
+        assert {C.REPRODUCED, C.NOT_REPRODUCED} <= got, (rule.key, got)
+
+
+def test_near_init_drift_is_relative_per_unit():
+    import torch
+    p0 = [torch.ones(2, 3, 4), torch.zeros(2, 4)]
+    pf = [torch.ones(2, 3, 4) * 1.5, torch.zeros(2, 4)]
+    np.testing.assert_allclose(K.unit_drift(p0, pf), [0.5, 0.5])

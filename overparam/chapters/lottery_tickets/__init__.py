@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .verdicts import (RULES, Results, claims, measure,
                      pick_on_other_seeds)
-from .experiments import (Bigger, Controls, ImpStage, Matching, Movement, matching, pct_remaining,
+from .experiments import (Bigger, Controls, ImpStage, Matching, Movement, matching, pct_remaining, unit_drift,
                           run_bigger, run_controls, run_imp, weight_movement)
 from .extras import (ZHOU_MNIST_FC, AtInit, Instability, Malach, Supermasks, Transfer, run_instability,
                      run_malach, run_pai, run_supermasks, run_transfer)
@@ -39,7 +39,7 @@ def run_all(cfg: TicketsConfig, device="cpu", seed: int = 0) -> Results:
 __all__ = [
     "RULES", "Results", "claims", "measure", "pick_on_other_seeds",
     "Bigger", "Controls", "ImpStage", "Matching", "Movement", "matching", "pct_remaining", "run_bigger",
-    "run_controls", "run_imp", "weight_movement", "ZHOU_MNIST_FC", "AtInit", "Instability", "Malach",
+    "run_controls", "run_imp", "weight_movement", "unit_drift", "ZHOU_MNIST_FC", "AtInit", "Instability", "Malach",
     "Supermasks", "Transfer", "run_instability", "run_malach", "run_pai", "run_supermasks", "run_transfer",
     "plot_bigger", "plot_groups", "plot_instability", "plot_movement", "plot_tickets", "plot_transfer",
     "summary_table", "supermask_table", "DATASETS", "PROFILES", "SOURCE", "TicketsConfig", "load_data",

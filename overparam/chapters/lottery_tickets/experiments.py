@@ -220,6 +220,8 @@ class Bigger:
     small_widths: tuple
     big_widths: tuple
     seconds: float
+    drift_small: np.ndarray | None = None   # (S,) :func:`unit_drift` of the dense small net
+    drift_big: np.ndarray | None = None     # (S,) ... of the dense main net (same seeds)
 
     def at_equal_weights(self) -> tuple[float, np.ndarray, np.ndarray]:
         """Accuracy of both nets' tickets at one common number of remaining weights (the
@@ -230,6 +232,17 @@ class Bigger:
             return np.array([np.interp(np.log(c), np.log(counts[::-1, s]), accs[::-1, s])
                              for s in range(counts.shape[1])])
         return float(c), at(self.count_big, self.acc_big), at(self.count_small, self.acc_small)
+
+
+def unit_drift(params0, final) -> np.ndarray:
+    """How far training moved each first-layer weight vector from its initialization,
+    relative to its initial norm: mean over hidden units r of ||w_r(T) - w_r(0)|| / ||w_r(0)||,
+    per member (M,). Du et al.'s quantity (every w_r stays close to its initialization).
+
+    Introduced in: Chapter 7
+    """
+    w0, wf = P.weights(params0)[0].double(), P.weights(final)[0].double()   # (M, fan_in, units)
+    return ((wf - w0).norm(dim=1) / w0.norm(dim=1)).mean(1).cpu().numpy()
 
 
 def run_bigger(stage: ImpStage, data: P.SplitData, seed: int = 0) -> Bigger:
@@ -248,4 +261,6 @@ def run_bigger(stage: ImpStage, data: P.SplitData, seed: int = 0) -> Bigger:
                     rounds=cfg.rounds)
     g = stage.groups["large_final"]
     return Bigger(out.density * small.n_weights(), out.test_acc, stage.imp.density[:, g] * big.n_weights(),
-                  stage.imp.test_acc[:, g], small.widths, big.widths, time.perf_counter() - t0)
+                  stage.imp.test_acc[:, g], small.widths, big.widths, time.perf_counter() - t0,
+                  unit_drift(out.params0, out.dense_final),
+                  unit_drift(stage.ticket("params0"), stage.ticket("dense_final")))
