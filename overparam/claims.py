@@ -362,6 +362,10 @@ class Rule:
     footing : str, optional
         What the arms must satisfy (:data:`overparam.adequacy.FOOTINGS`); checked on the
         arms' :class:`~overparam.adequacy.TrainState` given with the measurement.
+    off_at : tuple of str, optional
+        Profiles at which the rule is not published (it cannot reach the power that
+        profile needs within its budget); ``off_reason`` says why, in the table's
+        "not tested" part. The calibration skips its power check there.
     """
 
     key: str
@@ -372,9 +376,13 @@ class Rule:
     sim: Sim | None = None
     footing: str | None = None
     exact_because: str = ""
+    off_at: tuple = ()
+    off_reason: str = ""
 
     def __post_init__(self):
         import re
+        if self.off_at and not self.off_reason:
+            raise ValueError(f"rule {self.key!r}: off_at={self.off_at!r} needs an off_reason")
         if not re.fullmatch(r"[a-z0-9_]+", self.key):
             raise ValueError(f"rule key={self.key!r} is not allowed; expected [a-z0-9_]+")
         if self.exact_because:
@@ -481,6 +489,9 @@ class RuleBook:
             raise KeyError(f"measurements for undeclared rules: {sorted(unknown)}")
         profile = getattr(run, "profile", "") if run is not None else ""
         seed = getattr(run, "seed", 0) if run is not None else 0
-        rows = [self.row(r, measurements[r.key], profile, seed) for r in self.rules if r.key in measurements]
+        rows = [self.row(r, measurements[r.key], profile, seed) for r in self.rules
+                if r.key in measurements and profile not in r.off_at]
         off = [(r.claim, "switched off in this profile") for r in self.rules if r.key not in measurements]
+        off += [(r.claim, f"not published at {profile}: {r.off_reason}") for r in self.rules
+                if r.key in measurements and profile in r.off_at]
         return ClaimsTable(rows, not_tested=off + list(self.not_tested))
