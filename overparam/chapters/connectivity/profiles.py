@@ -113,13 +113,14 @@ PROFILES = {
                                 probe_steps=30, dropout_draws=2),
     # <= 90 s on one CPU thread
     "quick": ConnectivityConfig(),
-    # one CPU thread, <= 8 min: widths to 1024 (above 256 at the largest N only), three N to
-    # 1024, every network and curve trained until its loss plateaus (at most steps /
-    # curve_steps), pairs from the power calculation (calibration.replicates_for_power)
-    "long": ConnectivityConfig(n_trains=(64, 256, 1024), widths=(4, 8, 16, 32, 64, 128, 256, 512, 1024),
-                               narrow_max=256, n_pairs=6, steps=4000, curve_steps=4000, stop_on_plateau=True,
-                               min_steps=500, feature_widths=(4, 8, 16, 32, 64, 128), feature_dim=128,
-                               feature_steps=(0, 3000), probe_steps=1000, dropout_draws=16),
+    # one CPU thread: widths to 512 (above 128 at the largest N only), three N to 1024, every
+    # network and curve trained until its loss plateaus (at most steps / curve_steps), pairs
+    # from the power calculation (calibration.replicates_for_power: dropout needs 6). Width
+    # 1024 did not fit: its 18 networks and 6 bends alone take about 8 min of one core
+    "long": ConnectivityConfig(n_trains=(64, 256, 1024), widths=(4, 8, 16, 32, 64, 128, 256, 512),
+                               narrow_max=128, n_pairs=6, steps=3000, curve_steps=3000, stop_on_plateau=True,
+                               min_steps=400, feature_widths=(4, 8, 16, 32, 64), feature_dim=128,
+                               feature_steps=(0, 2000), probe_steps=800, dropout_draws=16),
     # one GPU: more sizes, widths up to 256, 8 pairs, longer training
     "full": ConnectivityConfig(n_trains=(250, 1000, 4000), widths=(4, 8, 16, 32, 64, 128, 256),
                                n_pairs=8, steps=8000, curve_steps=4000, n_points=21,
