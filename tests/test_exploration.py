@@ -297,3 +297,44 @@ def test_source_thresholds_are_the_sources_numbers():
     assert judge(on_closed_form).verdict == C.NOT_REPRODUCED
     assert judge(np.random.default_rng(0).normal(0.98, 0.003, 20)).verdict == C.REPRODUCED
     assert E.DRAWS_TOL == 0.1
+
+
+# --------------------------------------------------------------------------- adequacy
+
+
+def _with_states(res, short_steps=None):
+    """Give every sweep of ``res`` a TrainState (100 steps each); ``short_steps``: the
+    1-filter Naive members trained that many steps instead (an arm on another footing)."""
+    from overparam.adequacy import TrainState
+    for sw in (res.naive, res.random_conv, res.hyper, res.and_naive, res.and_hyper, res.p1):
+        n = len(sw.sizes)
+        steps = np.full(n, 100)
+        if short_steps is not None and sw is res.naive:
+            steps[sw.sizes == 1] = short_steps
+        sw.state = TrainState(steps, np.full(n, 0.1), 1 - sw.score, np.ones(n, bool), "test")
+    for st in (res.optimizers_cnn, res.optimizers_and):
+        st.states = {k: TrainState(np.full(4, 100), np.zeros(4), np.zeros(4), np.ones(4, bool)) for k in ("chosen", "baseline")}
+    return res
+
+
+def test_an_arm_on_another_footing_makes_the_comparison_inconclusive_under_trained():
+    run = config.Run("quick", torch.device("cpu"), 0)
+    ok = {c.key: c for c in E.claims(_with_states(synthetic_results(+1)), run).claims}
+    assert ok["naive_size"].verdict == C.REPRODUCED and not ok["naive_size"].why
+    short = {c.key: c for c in E.claims(_with_states(synthetic_results(-1), short_steps=50), run).claims}
+    for key in ("naive_size", "hyper"):        # both compare the 1-filter Naive arm (hyper: j = 1 here)
+        assert short[key].verdict == C.INCONCLUSIVE and short[key].why.startswith(C.UNDER_TRAINED)
+        assert "1 filter" in short[key].why
+    assert short["and_width"].verdict == C.NOT_REPRODUCED    # its arms stand on the same footing
+
+
+def test_sweeps_record_a_training_state_per_member():
+    res = E.sweep_cnn("naive", [1, 2], 6, steps=30, n_val_pairs=50, seed=0)
+    st = res.arm()
+    assert len(st.steps) == 12 and np.all(st.steps == 30) and np.all(np.isfinite(st.train_loss))
+    np.testing.assert_allclose(st.train_error, 1 - res.score)
+    assert np.all(st.met[res.success])                  # a solved training meets the criterion
+    assert len(res.arm(2).steps) == 6
+    flat = E.train_state(np.ones((2, 100)), 100, np.array([0.3, 0.3]), np.array([False, False]))
+    falling = E.train_state(np.linspace(1, 0.1, 100)[None], 100, np.array([0.3]), np.array([False]))
+    assert flat.met.all() and not falling.met.any()

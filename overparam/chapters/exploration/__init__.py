@@ -8,7 +8,7 @@ Source: rom1mouret/exploration.
 from .profiles import PROFILES, SOURCE, ExplorationConfig
 from .limits import LIMITS, estimate_cost
 from .sweeps import (BASELINES, CANDIDATES, SweepResult, accuracy_1101, and_skip_rule, macro_f1,
-                     sweep_and, sweep_cnn, train_online, validation_1101)
+                     sweep_and, sweep_cnn, train_online, train_state, validation_1101)
 from .analyses import (KernelAnalysis, draws_estimate, handset_1101_accuracy, handset_and_f1,
                        handset_and_f1_exact, handset_and_margin, kernel_analysis, more_draws)
 from .experiments import ExplorationResults, OptimizerStudy, optimizer_study, pick_best, run_chapter

@@ -40,6 +40,7 @@ class OptimizerStudy:
     selection: dict = field(default_factory=dict)   # (name, lr) -> {size: outcomes}
     chosen: tuple[str, float] = ("", 0.0)
     test: dict = field(default_factory=dict)        # "chosen" / "baseline" -> outcomes
+    states: dict = field(default_factory=dict)      # "chosen" / "baseline" -> TrainState
     outcome: str = ""             # what an outcome is
 
     def at_size(self, size: int | None = None) -> dict[tuple[str, float], np.ndarray]:
@@ -92,6 +93,7 @@ def optimizer_study(task: str, sizes: Sequence[int], n_runs: int, lrs: Sequence[
         r = sweep("naive", [study.size], n_runs, steps=steps, optimizer=name, lr=lr, momentum=mom,
                   seed=seed, stream=test, device=device, **task_kw)
         study.test[key] = outcomes(r, lr)[study.size]
+        study.states[key] = r.arm(study.size)
     return study
 
 # --------------------------------------------------------------------------- the chapter

@@ -55,6 +55,12 @@ PROFILES = {
                                max_width=4, and_steps=40, n_test_and=500, optimizer_runs=4,
                                lrs=(0.1,), handset_repeats=3, p1_runs=16),
     "quick": ExplorationConfig(),
+    # long: the source's 500 trainings per CNN point; replicates from the power calculation
+    # (calibration.replicates_for_power with the measured spread and the stated minimal
+    # effects: naive_size needs ~300 trainings per arm for 80 %, every other rule has it at
+    # quick's counts); a wider lr grid for the optimizer study. Arms: same steps by design.
+    "long": ExplorationConfig(n_runs=500, and_runs=100, optimizer_runs=200,
+                              lrs=(0.01, 0.03, 0.1, 0.3, 1.0), handset_repeats=40, p1_runs=2000),
     "full": ExplorationConfig(n_runs=1000, max_filters=12, and_runs=500, max_width=32,
                               optimizer_runs=500, lrs=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
                               handset_repeats=100, p1_runs=5000),

@@ -20,6 +20,7 @@ from ...data import make_and_task, make_pattern_1101
 from ...engine.loop import FitResult, fit
 from ...engine.optim import StackedOptimizer, make_optimizer
 from ...models import StackedCNN, StackedHyperBoolNet, StackedHyperCNN, StackedMLP1
+from ...adequacy import TrainState, plateaued
 from ...stats import mean_ci, wilson_ci
 
 CANDIDATES = ("momentum", "adam", "rmsprop")  # the "other PyTorch optimizers" (momentum 0.9)
@@ -57,7 +58,8 @@ def train_online(model, sample: Callable[[], tuple[torch.Tensor, torch.Tensor]],
 
     Returns
     -------
-    FitResult; ``taken`` (n_models,) counts the steps each member took.
+    FitResult; ``taken`` (n_models,) counts the steps each member took; ``info["losses"]``
+    (n_models, steps) each step's loss of each member on its batch.
 
     Introduced in: Chapter 1
     """
@@ -70,14 +72,19 @@ def train_online(model, sample: Callable[[], tuple[torch.Tensor, torch.Tensor]],
         z = torch.randn(M, seed_dim, generator=generator, device=X.device) if seed_dim else None
         return X, y, z
 
+    curve = []   # each step's per-member loss on its batch (recorded, not trained on twice)
+
     def loss(params, b):
         model.params.update(zip(names, params))
         X, y, z = b
-        return F.binary_cross_entropy_with_logits(model(X, z), y, reduction="none").mean(-1)
+        out = F.binary_cross_entropy_with_logits(model(X, z), y, reduction="none").mean(-1)
+        curve.append(out.detach())
+        return out
 
     active = None if skip is None else (lambda b: skip(b[1]))
     res = fit(model.trained_parameters(), loss, batch, optimizer, steps, active=active,
               nan_guard=nan_guard, label=label)
+    res.info["losses"] = torch.stack(curve).cpu().numpy().T if curve else np.zeros((M, 0))
     for k in names:
         model.params[k] = model.params[k].detach()
     if res.diverged.any():
@@ -102,6 +109,27 @@ def accuracy_1101(model, X: torch.Tensor, y: torch.Tensor, chunk: int = 64,
     return torch.cat(out)
 
 
+#: Convergence criterion of one training (recorded in its TrainState, for the record).
+CRITERION = ("solved (perfect score), or the training loss, averaged per tenth of the run, fell "
+             "by < 5 % over the last fifth")
+
+
+def train_state(losses: np.ndarray, steps: int, error: np.ndarray, solved: np.ndarray) -> TrainState:
+    """TrainState of members trained ``steps`` iterations from their per-step losses (M, T).
+
+    ``train_loss``: the mean loss over the last tenth of the run; ``met``: :data:`CRITERION`
+    (single-example losses are noisy: the curve is averaged per tenth before the plateau test).
+
+    Introduced in: Chapter 1
+    """
+    losses = np.asarray(losses, float)
+    M, T = losses.shape
+    c = max(T // 10, 1)
+    tenths = losses[:, : (T // c) * c].reshape(M, -1, c).mean(-1) if T else np.full((M, 1), np.nan)
+    met = np.asarray(solved, bool) | plateaued(tenths, window=2, rel_tol=0.05)
+    return TrainState(np.full(M, steps), tenths[:, -1], np.asarray(error, float), met, CRITERION)
+
+
 @dataclass
 class SweepResult:
     """Per-member outcome of a stacked sweep (arrays of length n_members).
@@ -118,6 +146,15 @@ class SweepResult:
     diverged: np.ndarray | None = None
     model: object = field(repr=False, default=None)
     seconds: float = 0.0
+    state: TrainState | None = field(repr=False, default=None)   # one entry per member
+
+    def arm(self, sizes=None) -> TrainState:
+        """TrainState of the members whose size is in ``sizes`` (all members when None)."""
+        if self.state is None:
+            raise ValueError(f"{self.kind} sweep has no training state recorded")
+        keep = np.ones(len(self.sizes), bool) if sizes is None else np.isin(self.sizes, list(np.atleast_1d(sizes)))
+        st = self.state
+        return TrainState(st.steps[keep], st.train_loss[keep], st.train_error[keep], st.met[keep], st.criterion)
 
     def by_size(self, what: str = "score") -> dict[int, np.ndarray]:
         """``score`` (or ``success`` as 0/1) grouped by size, in member order."""
@@ -196,7 +233,8 @@ def sweep_cnn(kind: str, sizes: Sequence[int], n_runs: int, *, steps: int = 100,
     Xv, yv = validation_1101(n_val_pairs, seed, device)
     acc = accuracy_1101(model, Xv, yv).cpu().numpy()
     res = SweepResult(kind, np.asarray(member_sizes), n_trained, acc, acc == 1.0,
-                      np.asarray(member_lrs), fitted.diverged, model, time.perf_counter() - t0)
+                      np.asarray(member_lrs), fitted.diverged, model, time.perf_counter() - t0,
+                      train_state(fitted.info["losses"], fitted.steps, 1 - acc, acc == 1.0))
     log.info(f"  1101 {kind}: {M} trainings in {res.seconds:.1f} s")
     return res
 
@@ -261,6 +299,7 @@ def sweep_and(kind: str, widths: Sequence[int], n_runs: int, *, steps: int = 500
     with torch.no_grad():
         f1 = macro_f1(model(Xt) > 0, yt).cpu().numpy()
     res = SweepResult(kind, np.asarray(member_sizes), n_trained, f1, f1 >= 0.99,
-                      np.asarray(member_lrs), fitted.diverged, model, time.perf_counter() - t0)
+                      np.asarray(member_lrs), fitted.diverged, model, time.perf_counter() - t0,
+                      train_state(fitted.info["losses"], fitted.steps, 1 - f1, f1 >= 0.99))
     log.info(f"  AND {kind}: {M} trainings in {res.seconds:.1f} s")
     return res

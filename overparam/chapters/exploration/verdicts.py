@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
+from ...adequacy import SAME_STEPS
 from ...calibration import load_spread, normal
 from ...claims import (Above, ClaimsTable, Custom, Judgement, Measured, Near, Rule, RuleBook, Sim,
                        judge_above, welch)
@@ -169,21 +170,25 @@ def _pair_sim(key: str, what: str, gain: float = MIN_GAIN, replicates=None) -> S
 RULES = RuleBook([
     Rule("naive_size", "Accuracy rises with n_filters (Naive, {big} vs 1 filter)", SRC,
          "validation-accuracy difference > 0, Welch 95 % CI over trainings", Above(0.0, welch),
-         _pair_sim("naive_size", "accuracy of the most-filter and the 1-filter Naive nets")),
+         _pair_sim("naive_size", "accuracy of the most-filter and the 1-filter Naive nets"),
+         footing=SAME_STEPS),
     Rule("random_conv", "RandomConv is more economical than Naive at equal trained parameters "
          "(5k vs k filters, k = {k_lo}..{k_hi})", SRC,
          "RandomConv - Naive accuracy > 0, Welch 95 % CI over trainings", Above(0.0, welch),
-         _pair_sim("random_conv", "k = 1..4 pooled", replicates=lambda cfg: cfg.n_runs * min(cfg.max_filters, 4))),
+         _pair_sim("random_conv", "k = 1..4 pooled", replicates=lambda cfg: cfg.n_runs * min(cfg.max_filters, 4)),
+         footing=SAME_STEPS),
     Rule("hyper", "HyperNetwork reaches high accuracy with fewer parameters than conventional nets: its "
          "generated 5-parameter net beats Naive with {j} filter(s) ({j_params} trained parameters)", SRC,
          "j = largest Naive size below the HyperNetwork on half the trainings; on the other "
          "half, HyperNetwork - Naive(j) accuracy > 0 (Welch 95 % CI)", Custom(rule_hyper, (0.0,)),
          Sim(_hyper_sampler(0.0), _hyper_sampler(MIN_GAIN), _hyper_sampler(-MIN_GAIN),
              f"null: the HyperNetwork at the 1-filter mean; noise: the measured spread ({_sd('hyper'):.3g}); "
-             f"effect: a stated minimal {MIN_GAIN:+.2f}; the pick of j on half the trainings is simulated")),
+             f"effect: a stated minimal {MIN_GAIN:+.2f}; the pick of j on half the trainings is simulated"),
+         footing=SAME_STEPS),
     Rule("and_width", "Width > 2 helps on AND (F1 at width {wide} vs 2)", SRC,
          "macro-F1 difference > 0, Welch 95 % CI over trainings", Above(0.0, welch),
-         _pair_sim("and_width", "macro-F1 at the widest and at width 2", replicates=lambda cfg: cfg.and_runs)),
+         _pair_sim("and_width", "macro-F1 at the widest and at width 2", replicates=lambda cfg: cfg.and_runs),
+         footing=SAME_STEPS),
     Rule("handset_and", "The hand-set width-2 AND net's macro-F1 (the source's figure draws it at 0.98)", SRC,
          f"mean macro-F1 over {{tests}} fresh test sets of {{n_test}} points within {HANDSET_AND_F1} +- "
          f"{HANDSET_TOL} (95 % CI); closed form for an infinite test set: {{exact:.4f}} (the net errs on "
@@ -206,7 +211,8 @@ RULES = RuleBook([
              _optimizer_sampler(0.2 + MIN_SUCCESS_GAIN, -MIN_SUCCESS_GAIN, -MIN_SUCCESS_GAIN, "success"),
              "success rates (Bernoulli, baseline 0.2 as at quick); null: all candidates at the baseline; "
              f"effect: one candidate {MIN_SUCCESS_GAIN:+.1f} (a stated minimal effect); the pick is simulated",
-             replicates=lambda cfg: cfg.optimizer_runs)),
+             replicates=lambda cfg: cfg.optimizer_runs),
+         footing=SAME_STEPS),
     Rule("optimizer_and", "Other optimizers train smaller nets (AND net, width 2: {opt} at lr {lr:g} "
          "vs the source's {base})", SRC,
          "best of {{momentum 0.9, Adam, RMSprop}} x lr picked on one set of trainings; on fresh trainings "
@@ -214,13 +220,15 @@ RULES = RuleBook([
          Sim(_optimizer_sampler(0.83, 0.0, 0.0, "f1"), _optimizer_sampler(0.83, MIN_GAIN, 0.0, "f1"),
              _optimizer_sampler(0.83, -MIN_GAIN, -MIN_GAIN, "f1"),
              f"F1, noise: the measured spread ({_sd('optimizer_and'):.3g}); effect: a stated minimal "
-             f"{MIN_GAIN:+.2f}; the pick is simulated", replicates=lambda cfg: cfg.optimizer_runs)),
+             f"{MIN_GAIN:+.2f}; the pick is simulated", replicates=lambda cfg: cfg.optimizer_runs),
+         footing=SAME_STEPS),
     Rule("more_draws", "Over-parameterization = more draws: success(n) ≈ 1 - (1 - p1)^n", "this book",
          f"mean over n = 2..{{big}} of measured - predicted success within ± {DRAWS_TOL} "
          "(delta-method 95 % CI; p1 from separate 1-filter trainings)", rule_more_draws,
          Sim(_draws_sampler(DRAWS_TOL), _draws_sampler(0.0), _draws_sampler(-0.25),
              "Bernoulli successes, p1 0.235 as at quick; null: every n off by the band's edge "
-             f"(+{DRAWS_TOL}); effect: exactly independent draws; against: -0.25")),
+             f"(+{DRAWS_TOL}); effect: exactly independent draws; against: -0.25"),
+         footing=SAME_STEPS),
 ], replicates=lambda cfg: cfg.n_runs, not_tested=[
     ("Over-parameterization => exploration, in parallel with evolutionary algorithms and PSO",
      "a framing, not a measurable statement; the 'more draws' row tests its simplest form"),
@@ -262,6 +270,15 @@ def _baseline_words(study: OptimizerStudy) -> str:
     return f"SGD lr {lr}" + (f" with momentum {mom}" if name == "momentum" else "")
 
 
+def _recorded(*sweeps) -> bool:
+    return all(sw.state is not None for sw in sweeps)
+
+
+def _states(sweep, sizes: dict) -> dict:
+    """name -> TrainState of the members of each size (empty when no state was recorded)."""
+    return {name: sweep.arm(size) for name, size in sizes.items()} if _recorded(sweep) else {}
+
+
 def measure(results: ExplorationResults) -> dict:
     """Per-training measurements of every rule, by rule key (what the judges take).
 
@@ -276,10 +293,16 @@ def measure(results: ExplorationResults) -> dict:
     and_ = res.and_naive.by_size()
     wide = max(and_)
     m = {
-        "naive_size": Measured((naive[big], naive[1]), {"big": big}),
-        "random_conv": Measured((rc, nv), {"k_lo": ks[0], "k_hi": ks[-1]}),
-        "hyper": Measured(hyper, {"j": j, "j_params": 5 * j + 1}),
-        "and_width": Measured((and_[wide], and_[2]), {"wide": wide}),
+        "naive_size": Measured((naive[big], naive[1]), {"big": big},
+                               _states(res.naive, {f"{big} filters": big, "1 filter": 1})),
+        "random_conv": Measured((rc, nv), {"k_lo": ks[0], "k_hi": ks[-1]},
+                                {"RandomConv 5k filters": res.random_conv.arm([5 * k for k in ks]),
+                                 "Naive k filters": res.naive.arm(ks)} if _recorded(res.naive, res.random_conv) else {}),
+        "hyper": Measured(hyper, {"j": j, "j_params": 5 * j + 1},
+                          {"HyperNetwork": res.hyper.arm(), f"Naive {j} filter(s)": res.naive.arm(j)}
+                          if _recorded(res.naive, res.hyper) else {}),
+        "and_width": Measured((and_[wide], and_[2]), {"wide": wide},
+                              _states(res.and_naive, {f"width {wide}": wide, "width 2": 2})),
         "handset_and": Measured(res.handset_and, {"tests": len(res.handset_and), "n_test": res.n_test_and,
                                                   "exact": res.handset_and_exact}),
         "handset_1101": Measured(res.handset_1101, {"n_val": 2 * res.n_val_pairs}),
@@ -287,8 +310,12 @@ def measure(results: ExplorationResults) -> dict:
     for key, study in (("optimizer_cnn", res.optimizers_cnn), ("optimizer_and", res.optimizers_and)):
         mo = optimizer_measurements(study)
         opt, lr = pick_best(mo[0])
-        m[key] = Measured(mo, {"opt": opt, "lr": lr, "base": _baseline_words(study), "outcome": study.outcome})
-    m["more_draws"] = Measured((res.p1.by_size("success")[1], res.naive.by_size("success")), {"big": big})
+        m[key] = Measured(mo, {"opt": opt, "lr": lr, "base": _baseline_words(study), "outcome": study.outcome},
+                          {f"{opt} lr {lr:g}": study.states["chosen"], "the source's recipe": study.states["baseline"]}
+                          if study.states else {})
+    m["more_draws"] = Measured((res.p1.by_size("success")[1], res.naive.by_size("success")), {"big": big},
+                               {"1 filter (p1)": res.p1.arm(), "Naive 2..": res.naive.arm(range(2, big + 1))}
+                               if _recorded(res.p1, res.naive) else {})
     return m
 
 
