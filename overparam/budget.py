@@ -43,16 +43,18 @@ CONFIRM_ENV = "OVERPARAM_CONFIRM_LONG"
 MAX_HOURS_ENV = "OVERPARAM_MAX_HOURS"
 PROBE_CACHE_ENV = "OVERPARAM_PROBE_CACHE"
 
-#: Seconds of each chapter at ``quick`` on the reference machine (2-core CPU, torch 2.13,
-#: one thread per chapter, ``--jobs 2``), keyed by the chapter's package name; and the
-#: probe's seconds there (:func:`probe_seconds`).
+#: CPU seconds of each chapter's kernel at ``quick`` on the reference machine (the project's
+#: shared 2-core CPU, torch 2.13, one thread per chapter, ``book --jobs 2`` from a clean
+#: cache, 2026-12-06; the run record's ``cpu_s``), keyed by the chapter's package name; and
+#: the probe's seconds (:func:`probe_seconds`) on that machine at the start of that run.
+#: Measure again (``benchmarks/book_build.py``) when a chapter's work changes.
 MEASURED = {
-    "exploration": 34.0, "hessian_spectra": 43.0, "double_descent": 67.0,
-    "variance_metrics": 48.0, "flexible_size": 34.0, "sparsifiers": 30.0,
-    "lottery_tickets": 65.0, "connectivity": 35.0,
+    "exploration": 33.0, "hessian_spectra": 60.0, "double_descent": 125.0,
+    "variance_metrics": 85.0, "flexible_size": 78.0, "sparsifiers": 27.0,
+    "lottery_tickets": 98.0, "connectivity": 61.0,
 }
 REFERENCE_PROFILE = "quick"
-REFERENCE_PROBE_S = 0.072
+REFERENCE_PROBE_S = 0.083
 
 
 # ------------------------------------------------------------------------- the chapter

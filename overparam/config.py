@@ -104,7 +104,7 @@ def resolve_profile(profiles: Mapping[str, T], profile: str, *, device: Any = No
     ``device``: where the run trains (default: the device of the last :func:`setup`, else
     the CPU).
     """
-    check_choice("profile", profile, PROFILES)
+    check_choice("profile", profile, [p for p in PROFILES if p in profiles])
     base = profiles[profile]
     fields = {f.name for f in dataclasses.fields(base)}
     unknown = sorted(set(overrides) - fields)

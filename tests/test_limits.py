@@ -182,7 +182,9 @@ def test_estimate_is_the_reference_time_scaled_by_machine_and_grid(probe_cache):
     assert both.growth == pytest.approx(20.0)
     assert _estimate("06_sparsifiers", lr=0.1).growth == 1.0   # a float knob sizes no work
     assert _estimate("06_sparsifiers", batch_size=1000, check_every=100).growth == 1.0
-    assert _estimate("06_sparsifiers", budget_s=20.0).growth == pytest.approx(10.0)  # seconds
+    assert budget._ratio("budget_s", 20.0, 2.0) == pytest.approx(10.0)  # a float in seconds counts
+    assert budget._ratio("widths", (8, 16, 32), (8, 8)) == pytest.approx(56 / 16)
+    assert budget._ratio("sets", ("a", "b", "c"), ("a",)) == 3.0
     mod = registry.by_name("06_sparsifiers").load()
     module = budget.chapter_module(mod.PROFILES)
     # nothing measured to scale from: other profiles, a GPU
