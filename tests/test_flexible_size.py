@@ -158,21 +158,22 @@ def _arms(smoke, swap: bool):
     l_random, l_fixed = sw(_noisy(rng, (S, T), 1.1), _noisy(rng, (S, T), 1.0))
     gr = dataclasses.replace(gr, x0_pen=x0_pen, x0_int=x0_int, fixed=fixed, random=random, grad_fixed=g_fixed,
                              grad_random=g_random, loss_fixed=l_fixed, loss_random=l_random)
-    lo, hi = sw(_noisy(rng, S, 20.0, 0.5), _noisy(rng, S, 40.0, 0.5))
+    lo, hi = sw(_noisy(rng, S, 10.0, 0.25), _noisy(rng, S, 20.0, 0.5))   # below the layer's width
     final = pt.final.copy()
     final[-1], final[0] = lo, hi
-    pt = dataclasses.replace(pt, final=final)
+    pt = dataclasses.replace(pt, final=final, size=np.repeat(final[..., None], pt.size.shape[-1], -1))
     grids = {}
     for t, g in smoke.grids.items():
         size = g.size.copy()
-        on, off = sw(_noisy(rng, size[:, 0].shape, 20.0, 0.5), _noisy(rng, size[:, 0].shape, 40.0, 0.5))
+        on, off = sw(_noisy(rng, size[:, 0].shape, 10.0, 0.25), _noisy(rng, size[:, 0].shape, 20.0, 0.5))
         size[:, 0], size[:, 1] = on, off
         if t == "hard":                                       # smaller on the hard task, same ratio
             size[:, :2] *= 0.5 if not swap else 2.0
         tr = g.train_acc.copy()
         tr[:, 0], tr[:, 1] = sw(_noisy(rng, tr[:, 0].shape, 0.80), _noisy(rng, tr[:, 0].shape, 0.90))
         acc, re = sw(_noisy(rng, g.acc.shape, 0.70), _noisy(rng, g.acc.shape, 0.78))
-        grids[t] = dataclasses.replace(g, size=size, train_acc=tr, acc=acc if t == "hard" else g.acc,
+        grids[t] = dataclasses.replace(g, size=size, traces=np.repeat(size[..., None], g.traces.shape[-1], -1),
+                                       train_acc=tr, acc=acc if t == "hard" else g.acc,
                                        retrain_acc=re if t == "hard" else g.retrain_acc)
     return dataclasses.replace(smoke, growth=gr, pretraining=pt, grids=grids)
 
@@ -246,3 +247,47 @@ def test_growth_reuses_the_start_sweeps_identical_arm(smoke):
     other = dataclasses.replace(smoke.cfg, start=24)            # not a start of the sweep: trained
     assert FE._from_sweep(smoke.starts, [FE._member(other, 24, FE.member_seed(0, s)) for s in range(2)],
                           "easy", other.steps) is None
+
+
+# --------------------------------------------------------------------------- adequacy
+
+
+def test_settled_and_moving_sizes():
+    from overparam.chapters.flexible_size import measures as M
+    T, lr = 400, 0.25
+    moving = 10 + lr * np.arange(T + 1)[None].repeat(3, 0)          # at Adam's full rate to the end
+    settled = np.concatenate([moving[:, :T // 2], np.full((3, T // 2 + 1), moving[0, T // 2 - 1])], 1)
+    assert not M.size_state(moving, lr).met.any() and M.size_state(settled, lr).met.all()
+    assert not M.size_state(settled, lr, ceiling=settled[0, -1] - 1).met.any()   # ended at its width
+    falling = np.exp(-np.arange(400) / 100.0)[None].repeat(2, 0)
+    flat = np.full((2, 400), 0.3)
+    assert not M.loss_state(falling, 40).met.any() and M.loss_state(flat, 40).met.all()
+
+
+def test_an_under_trained_arm_makes_a_size_rule_inconclusive(smoke):
+    """Sizes still moving at Adam's full rate: "inconclusive: under-trained", naming the arm;
+    the same slopes from settled sizes: a verdict."""
+    run = config.Run("smoke", config.resolve_device("cpu"), 0)
+    sw = smoke.starts
+    T = sw.traces.shape[-1] - 1
+    settled = np.broadcast_to(sw.traces[..., -1:], sw.traces.shape).copy()
+    moving = settled - smoke.cfg.size_lr * (T - np.arange(T + 1))      # arrives at the same final sizes
+    rows = {}
+    for name, tr in (("settled", settled), ("moving", moving)):
+        res = dataclasses.replace(smoke, starts=dataclasses.replace(sw, traces=tr))
+        rows[name] = {c.key: c for c in fx.claims(res, run).claims}
+    bad, good = rows["moving"]["same_size"], rows["settled"]["same_size"]
+    assert bad.verdict == C.INCONCLUSIVE and bad.why.startswith(C.UNDER_TRAINED) and "start" in bad.why
+    assert not good.why.startswith(C.UNDER_TRAINED)
+    assert bad.measured == good.measured                               # the same measurement, judged apart
+
+
+def test_long_seeds_come_from_the_power_calculation():
+    """long's seeds: the fewest at which every rule it publishes reaches 80 % power on the
+    measured spread (the generic calibration asserts >= 80 % for each); the rule that needs
+    the most, a random slope's noisier gradient, falls short with one seed fewer."""
+    from overparam.calibration import TARGET_POWER, power_at
+    long = fx.PROFILES["long"]
+    rule = fx.RULES["noisier_gradient"]
+    fewer = dataclasses.replace(long, n_seeds=long.n_seeds - 1)
+    assert power_at(rule, fx.RULES, fewer, draws=600) < TARGET_POWER <= power_at(rule, fx.RULES, long, draws=600)

@@ -246,7 +246,8 @@ class PenaltyGrid:
     ``w_ratio`` (mean |Wout row| of disabled units at the end / at the start; NaN when a
     member has none), ``n_disabled``; ``traces`` (P, 2, S, T + 1). ``size_no_penalty`` (S,):
     the final size with L2 and no size penalty at all (the journal's "even if we remove the
-    size of the network from the loss").
+    size of the network from the loss"), ``traces_no_penalty`` (S, T + 1) its size over the
+    steps.
     Static grid (S, W): ``static_acc``, ``static_train``.
     """
 
@@ -265,6 +266,7 @@ class PenaltyGrid:
     static_train: np.ndarray
     w_rows: list
     size_no_penalty: np.ndarray | None = None
+    traces_no_penalty: np.ndarray | None = None
     seconds: float = 0.0
 
 
@@ -302,7 +304,7 @@ def penalty_grid(cfg: FlexConfig, task: str, *, seed: int = 0, device="cpu") -> 
                        res.size[:, :nf].T.reshape(*sh, -1), np.array(cfg.static_widths),
                        res.test_acc[nf:nf + S * W].reshape(S, W), res.train_acc[nf:nf + S * W].reshape(S, W),
                        [(res.w_out0[i], res.w_out[i], res.f_end[i]) for i in range(nf)],
-                       res.size[-1, nf + S * W:], time.perf_counter() - t0)
+                       res.size[-1, nf + S * W:], res.size[:, nf + S * W:].T, time.perf_counter() - t0)
 
 
 def plateau_width(acc: np.ndarray, widths: np.ndarray, tol: float) -> float:
@@ -401,7 +403,8 @@ class Pretraining:
     ``size`` (K, S, steps + 1) size after enabling; ``final`` (K, S); ``train_loss`` (K, S)
     full training-set loss at the end; ``pos_grad`` (K, S) share of enabled steps with
     d loss / d x0 > 0 (the size pushed down); ``grad`` (K, S, steps) d loss / d x0 of the
-    enabled steps; ``epoch`` steps per epoch; ``bound`` in units."""
+    enabled steps; ``loss`` (K, S, steps) their batch losses; ``epoch`` steps per epoch;
+    ``bound`` in units."""
 
     task: str
     pretrain: np.ndarray
@@ -412,6 +415,7 @@ class Pretraining:
     bound: float
     grad: np.ndarray | None = None
     epoch: int = 0
+    loss: np.ndarray | None = None
     seconds: float = 0.0
 
 
@@ -424,7 +428,7 @@ def pretraining(cfg: FlexConfig, *, seed: int = 0, device="cpu", task: str = "ea
     t0 = time.perf_counter()
     data = load_task(task)
     S, T = cfg.n_seeds, cfg.steps
-    sizes, final, loss, pos, grads = [], [], [], [], []
+    sizes, final, loss, pos, grads, batch = [], [], [], [], [], []
     for P in cfg.pretrain:
         ms = [_member(cfg, 0.0, member_seed(seed, s), pretrain=int(P)) for s in range(S)]
         res = _train(ms, data, cfg, device, f"flexible: pre-training {P} steps ({task})", steps=int(P) + T)
@@ -433,8 +437,9 @@ def pretraining(cfg: FlexConfig, *, seed: int = 0, device="cpu", task: str = "ea
         loss.append(res.train_loss)
         pos.append((res.grad[int(P):] > 0).mean(0))
         grads.append(res.grad[int(P):].T)
+        batch.append(res.loss[int(P):].T)
     return Pretraining(task, np.array(cfg.pretrain), np.stack(sizes), np.stack(final), np.stack(loss),
-                       np.stack(pos), cfg.bound(), np.stack(grads), epoch_steps(data, cfg),
+                       np.stack(pos), cfg.bound(), np.stack(grads), epoch_steps(data, cfg), np.stack(batch),
                        time.perf_counter() - t0)
 
 

@@ -109,6 +109,12 @@ PROFILES = {
     "smoke": FlexConfig(n_seeds=2, steps=40, starts=(8, 16, 32), start=16, static_widths=(8, 16, 32),
                         pretrain=(0, 20), size_lr=0.5),
     "quick": FlexConfig(),
+    # CPU, committed edition: 40 epochs (the journal's 15 and 30, and past its noisy loss
+    # "after 30 epochs"), longer pre-training; the seeds from a power calculation on the
+    # measured quick spread (calibration.replicates_for_power, checked by the tests); 160 units of room (16 gray zones:
+    # the sizes travel at most ~100 units in 40 epochs, and a size at its layer's width is
+    # flagged under-trained by the adequacy check)
+    "long": FlexConfig(n_seeds=8, steps=1600, headroom=160, pretrain=(0, 400, 800)),
     "full": FlexConfig(tasks=("easy", "hard", "digits"), n_seeds=8, steps=6000, size_lr=1.0,
                        starts=(16, 32, 64, 128, 256, 512, 1024, 2048, 4096), start=64,
                        static_widths=(16, 32, 64, 128, 256, 512, 1024, 2048),

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from functools import lru_cache
+import dataclasses
 
+from ...adequacy import CONVERGED, SAME_STEPS
 from ...calibration import load_spread, normal, normal_pair
 from ...claims import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, AllOf, Above, Below, ClaimsTable, Custom,
                        Judgement, Measured, Near, Rule, RuleBook, Sim, judge_above, judge_all, judge_near, mean_of,
                        paired, proportion)
 from .experiments import FlexResults, epoch_means, plateau_width
+from .measures import (NOISY_EPOCH, doubling_ratio, late_noise, late_run, loo_best, loss_state, reach_slope,
+                       size_state, slopes, steps_state)
 from .profiles import SOURCE, TASKS
 
 SLOPE_TOL = 0.25     # "the same size whatever the start": |d log2 size / d log2 start| < 0.25
@@ -34,76 +37,9 @@ OCTAVE = 1.0         # "finds the width": within one octave
 TWICE = 1.0          # "2x bigger now" (journal, 2017-11-02): log2 2 = 1 octave
 TWICE_TOL = 0.5      # "2x bigger": log2 ratio within 1 +- 0.5
 SAME_TOL = 0.25      # "the same value" (no size penalty vs a small one): within a quarter octave
-NOISY_EPOCH = 30     # "We observe high amount of noise after 30 epochs" (journal, pre-task results)
 ERRATUM = f"{SOURCE}, withdrawn by its own Erratum"
 BOOK = "this book"
 BEYOND = "this book (beyond the journal)"
-
-
-# --------------------------------------------------------------------------- measurements
-
-
-def slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per seed: least-squares slope of y (S, N) on x (N,)."""
-    x = np.asarray(x, float)
-    xc = x - x.mean()
-    return (np.asarray(y, float) - np.mean(y, 1, keepdims=True)) @ xc / (xc @ xc)
-
-
-def loo_best(static: np.ndarray) -> np.ndarray:
-    """(S,) each seed's static accuracy at the width that is best on the mean of the OTHER
-    seeds (a best point picked on other seeds than those that measure it)."""
-    static = np.asarray(static, float)
-    S = len(static)
-    out = np.empty(S)
-    for s in range(S):
-        j = int(np.argmax(np.delete(static, s, 0).mean(0)))
-        out[s] = static[s, j]
-    return out
-
-
-def doubling_ratio(trace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per seed, from size traces (S, T + 1): the growth over the last half ``s(T) - s(T/2)``
-    and its ratio to the growth over the quarter before, ``(s(T) - s(T/2)) / (s(T/2) - s(T/4))``:
-    1 for logarithmic growth (equal growth per doubling of time), 2 for linear, < 1 settling."""
-    T = trace.shape[1] - 1
-    a, b, c = trace[:, T // 4], trace[:, T // 2], trace[:, T]
-    d1, d2 = b - a, c - b
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return d2, np.where(np.abs(d1) > 1e-9, d2 / d1, np.nan)
-
-
-def reach_slope(starts, bound: float) -> float:
-    """The smallest |slope| of log2 final size on log2 start size that Adam's bound allows:
-    every size moves as far as ``bound`` units toward one common size c (the best c). Above
-    the claim's band, the steps could not show "the same size whatever the start"."""
-    return _reach(tuple(float(v) for v in starts), float(bound))
-
-
-@lru_cache(maxsize=64)
-def _reach(starts: tuple, bound: float) -> float:
-    s = np.asarray(starts)
-    lo, hi = np.maximum(s - bound, 1.0), s + bound
-    c = np.geomspace(1.0, 4 * s.max(), 400)[:, None]
-    return float(np.abs(slopes(np.log2(np.maximum(s, 1.0)), np.log2(np.clip(c, lo, hi)))).min())
-
-
-def late_noise(loss: np.ndarray, epoch: int) -> np.ndarray | None:
-    """Per seed, from batch losses (S, T): log2 of the spread of the batch loss within an
-    epoch, mean over epochs NOISY_EPOCH.. end, over its mean over epochs 10-20. None when the
-    run has fewer than 40 epochs."""
-    E = loss.shape[-1] // epoch
-    if E < 40:
-        return None
-    sd = loss[..., :E * epoch].reshape(*loss.shape[:-1], E, epoch).std(-1)
-    return np.log2(sd[:, NOISY_EPOCH:].mean(1) / sd[:, 10:20].mean(1))
-
-
-def late_run(x0: np.ndarray) -> np.ndarray:
-    """Per seed, from x0 traces (S, T + 1): the mean change of x0 per step over the second
-    half, (x0(T) - x0(T/2)) / (T/2) (divide by size_lr for the share of Adam's bound)."""
-    T = x0.shape[1] - 1
-    return (x0[:, T] - x0[:, T // 2]) / (T // 2)
 
 
 # --------------------------------------------------------------------------- judges
@@ -383,6 +319,17 @@ RULES = RuleBook([
      "beyond the journal; static nets do not fit MNIST-1D within quick's 15 epochs, so that width "
      "is not defined here (the plateau-width rows compare with chapter 4's reference)"),
 ])
+#: What each comparison needs (the one the journal's claim needs): sizes and losses that
+#: "converge" are judged where they settled (:mod:`.measures`); comparisons the journal made
+#: after a fixed number of epochs on the same number of steps.
+FOOTING = {
+    **{k: CONVERGED for k in ("same_size", "erratum", "flat_penalty", "flat_none", "easy_bigger", "zero_l2",
+                              "noisy_no_l2", "twice", "pretrain_lower", "same_loss", "same_no_penalty",
+                              *(f"plateau_{t}" for t in TASKS))},
+    **{k: SAME_STEPS for k in ("as_good_easy", "as_good_digits", "worse_hard", "gap_larger", "much_better",
+                               "random_slower", "loss_higher", "noisier_gradient", "diverges")},
+}
+RULES.rules = [dataclasses.replace(r, footing=FOOTING.get(r.key)) for r in RULES.rules]
 TEXT = {r.key: r.claim for r in RULES}
 NOT_TESTED = RULES.not_tested
 
@@ -456,7 +403,56 @@ def measure(results: FlexResults) -> dict:
         pos = epoch_means(pt.grad, pt.epoch) > 0                           # (K, S, E)
         cells = pos.transpose(1, 0, 2).reshape(pos.shape[1], -1)
         m["sometimes"] = Measured(cells, on | {"cells": cells.size})
+    _arms(m, results)
     return m
+
+
+def _arms(m: dict, results: FlexResults) -> None:
+    """Attach to each comparison the training state of its arms (see :data:`FOOTING`)."""
+    cfg, sw, grids, gr, pt = results.cfg, results.starts, results.grids, results.growth, results.pretraining
+    lr, top = cfg.size_lr, lambda start: int(np.ceil(start)) + cfg.room - cfg.gray   # size at the layer's width
+
+    def put(key, arms):
+        if key in m:
+            m[key] = m[key] if isinstance(m[key], Measured) else Measured(m[key])
+            m[key].arms = arms
+
+    for key, r in (("same_size", 0), ("erratum", 1)):
+        put(key, {f"start {int(s)}": size_state(sw.traces[r, :, j], lr, top(s)) for j, s in enumerate(sw.starts)})
+    if sw.loss is not None and gr.epoch:
+        for key, r in (("flat_penalty", 0), ("flat_none", 1)):
+            put(key, {f"start {int(s)}": loss_state(sw.loss[r, :, j], gr.epoch) for j, s in enumerate(sw.starts)})
+    cap = top(cfg.start)
+    for task, g in grids.items():
+        T, n = g.traces.shape[-1] - 1, g.acc.size
+        put("worse_hard" if task == "hard" else f"as_good_{task}",
+            {"flexible": steps_state(T, n), "static retrained": steps_state(cfg.steps, n)})
+        put(f"plateau_{task}", {"flexible, smallest penalty, no L2": size_state(g.traces[0, 1], lr, cap)})
+    ge = grids["easy"]
+    put("gap_larger", {"flexible": steps_state(ge.traces.shape[-1] - 1, ge.acc[:, 0].size),
+                       "static": steps_state(cfg.steps, ge.static_acc.size)})
+    put("easy_bigger", {t: size_state(g.traces[:, 0], lr, cap) for t, g in grids.items()})
+    l2 = {name: size_state(np.stack([g.traces[:, i] for g in grids.values()]), lr, cap)
+          for i, name in enumerate(("L2 on", "L2 off"))}
+    put("zero_l2", {"L2 on": l2["L2 on"]})
+    put("noisy_no_l2", {"L2 off": l2["L2 off"]})
+    put("twice", l2)
+    if all(g.traces_no_penalty is not None for g in grids.values()):
+        put("same_no_penalty", {
+            "no size penalty": size_state(np.stack([g.traces_no_penalty for g in grids.values()]), lr, cap),
+            "smallest penalty": size_state(np.stack([g.traces[0, 0] for g in grids.values()]), lr, cap)})
+    put("much_better", {name: steps_state(ge.traces.shape[-1] - 1, ge.acc[:, i].size)
+                        for i, name in enumerate(("L2 on", "L2 off"))})
+    S = gr.fixed.shape[0]
+    same = {name: steps_state(gr.fixed.shape[1] - 1, S) for name in ("fixed slope", "random slope")}
+    for key in ("random_slower", "loss_higher", "noisier_gradient"):
+        put(key, same)
+    put("diverges", {name: steps_state(gr.x0_pen.shape[1] - 1, S) for name in ("penalty = x0", "integral")})
+    put("pretrain_lower", {f"pre-trained {int(P)} steps": size_state(pt.size[k], lr, top(0))
+                           for k, P in enumerate(pt.pretrain)})
+    if pt.loss is not None and pt.epoch:
+        put("same_loss", {f"pre-trained {int(pt.pretrain[k])} steps": loss_state(pt.loss[k], pt.epoch)
+                          for k in (0, len(pt.pretrain) - 1)})
 
 
 def claims(results: FlexResults, run) -> ClaimsTable:
