@@ -284,3 +284,18 @@ def test_side_by_side_the_longest_estimated_chapter_starts_first():
            "c": budget.Estimate("c", 99.0, 1, 1, "cpu"), "d": budget.Estimate("d", 50.0, 1, 1, "cpu")}
     assert runner._longest_first(["a", "b", "c", "d"], est) == [(3, "c"), (4, "d"), (1, "a"), (2, "b")]
     assert runner._longest_first(["a", "b"], None) == [(1, "a"), (2, "b")]
+
+
+def test_the_eta_stretches_with_how_the_finished_chapters_went():
+    from overparam.book.estimate import eta_line
+    from overparam.book.runner import ChapterResult
+
+    est = {c: budget.Estimate(c, s, 1, 1, "cpu") for c, s in (("a", 100.0), ("b", 60.0), ("c", 40.0))}
+    assert eta_line({}, ["a", "b", "c"], est, 2) == ", eta ~ 1 min 40 s"        # max(200/2, 100)
+    on_time = {"a": ChapterResult("a", "ok", 100.0)}
+    assert eta_line(on_time, ["a", "b", "c"], est, 2) == ", eta ~ 1 min 00 s"   # max(100/2, 60)
+    twice = {"a": ChapterResult("a", "ok", 200.0)}
+    assert eta_line(twice, ["a", "b", "c"], est, 2) == ", eta ~ 2 min 00 s"
+    cached = {"a": ChapterResult("a", "cached")}                                # no pace from it
+    assert eta_line(cached, ["a", "b", "c"], est, 2) == ", eta ~ 1 min 00 s"
+    assert eta_line(twice, ["a"], est, 2) == "" and eta_line({}, ["a"], None, 1) == ""

@@ -53,13 +53,22 @@ def estimate_lines(paths: Paths, chapters: Sequence[str], estimates: Mapping[str
     return lines
 
 
-def eta_line(done: Sequence[str], chapters: Sequence[str],
+def eta_line(done: Mapping[str, Any], chapters: Sequence[str],
              estimates: Mapping[str, Estimate | None] | None, jobs: int) -> str:
-    """`` eta ~ 2 min 10 s`` for the chapters not yet done ("" when nothing is known)."""
+    """``, eta ~ 2 min 10 s`` for the chapters not yet done ("" when nothing is known).
+
+    ``done`` maps each finished chapter to its result (``status``, ``duration_s``). The
+    estimates of the chapters left are scaled by how the finished ones went (their seconds
+    over their estimates): on a machine busy with other work the eta stretches with it.
+    """
     if not estimates:
         return ""
     left = [estimates.get(c) for c in chapters if c not in done]
     secs = [e.seconds for e in left if e is not None]
     if not secs:
         return ""
-    return f", eta ~ {duration(max(sum(secs) / max(1, min(jobs, len(left))), max(secs)))}"
+    ran = [(r.duration_s, estimates[c].seconds) for c, r in done.items()
+           if getattr(r, "status", "") == "ok" and estimates.get(c) is not None]
+    pace = sum(d for d, _ in ran) / sum(e for _, e in ran) if ran else 1.0
+    wall = max(sum(secs) / max(1, min(jobs, len(left))), max(secs)) * pace
+    return f", eta ~ {duration(wall)}"

@@ -436,7 +436,7 @@ def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: st
             log(f"[{i}/{n}] {chapter} started (profile={profile}, device={device}, seed={seed})")
             res = run_chapter(paths, chapter, profile, device, seed, params, force, log=log)
             results.append(res)
-            eta = eta_line([r.chapter for r in results], chapters, estimates, 1)
+            eta = eta_line({r.chapter: r for r in results}, chapters, estimates, 1)
             log(f"[{i}/{n}] {chapter} {res.describe()} (elapsed {time.time() - start:.0f} s{eta})")
         return results
 
@@ -459,7 +459,7 @@ def run_chapters(paths: Paths, chapters: Sequence[str], profile: str, device: st
             except Exception as err:  # noqa: BLE001 - a worker that died
                 res = ChapterResult(ch, "failed", error=_error_line(type(err).__name__, str(err)))
             done[ch] = res
-            eta = eta_line(list(done), chapters, estimates, jobs)
+            eta = eta_line(done, chapters, estimates, jobs)
             log(f"[{i}/{n}] {ch} {res.describe()} (elapsed {time.time() - start:.0f} s{eta})")
     return [done[ch] for ch in chapters]
 
