@@ -1,7 +1,7 @@
 """The engine's plan: buckets cut to stacks that fit the cache, the cost model's bytes."""
 import torch
 
-from overparam.engine.plan import CACHE_BYTES_CPU, buckets_for, step_bytes
+from overparam.engine.plan import CACHE_BYTES_CPU, MIN_STACK, buckets_for, step_bytes
 from overparam.engine.sweep import Member, TrainConfig, TrainData
 
 
@@ -27,9 +27,11 @@ def test_a_bucket_is_cut_into_equal_stacks_that_fit_the_cache():
     sizes = [len(b) for b in stacks]
     assert len(stacks) == 3 and max(sizes) - min(sizes) <= 1   # 32 x 307 kB / 4 MB -> 3 stacks
     assert all(len(b) * step_bytes(members[0], 40, 10, 100) <= CACHE_BYTES_CPU for b in stacks)
+    assert MIN_STACK == 4
     narrow = buckets_for([Member(8, seed=s) for s in range(32)], [data], cfg, "cpu")
     assert narrow == [list(range(32))]                              # small members: one stack
-    wide = buckets_for([Member(4096, seed=s) for s in range(3)], [data], cfg, "cpu")
-    assert wide == [[0], [1], [2]]                                  # one member is over the cache
+    wide = buckets_for([Member(4096, seed=s) for s in range(10)], [data], cfg, "cpu")
+    assert wide == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]             # over the cache: stacks of MIN_STACK
+    assert buckets_for([Member(4096, seed=s) for s in range(3)], [data], cfg, "cpu") == [[0, 1, 2]]
     assert buckets_for(members, [data], cfg, "cpu", mode="loop") == [[i] for i in range(32)]
     assert buckets_for(members, [data], cfg, "cpu", cache_bytes=float("inf")) == [list(range(32))]
