@@ -35,3 +35,13 @@ def test_a_bucket_is_cut_into_equal_stacks_that_fit_the_cache():
     assert buckets_for([Member(4096, seed=s) for s in range(3)], [data], cfg, "cpu") == [[0, 1, 2]]
     assert buckets_for(members, [data], cfg, "cpu", mode="loop") == [[i] for i in range(32)]
     assert buckets_for(members, [data], cfg, "cpu", cache_bytes=float("inf")) == [list(range(32))]
+
+
+def test_a_stack_of_one_computes_what_the_stacked_forward_computes():
+    """The loop mode's textbook kernels (addmm, conv1d) give the family's forward."""
+    from overparam.engine.stackrun import _forward_single
+    from overparam.models import Arch, forward, init_stack
+    X = torch.randn(7, 16, generator=torch.Generator().manual_seed(0))
+    for arch in (Arch("mlp", (5,), 16, 3), Arch("mlp", (6, 4, 5), 16, 3), Arch("cnn", (4, 3), 16, 3)):
+        ps = init_stack(arch, [3]).params
+        torch.testing.assert_close(_forward_single(arch, ps, X), forward(arch, ps, X)[0], rtol=1e-5, atol=1e-6)
