@@ -53,7 +53,7 @@ def ran(tmp_path_factory):
     mp.syspath_prepend(str(root))
     # Pin the package part of the cache key: other work on overparam/*.py while the
     # tests run must not turn a cache hit into a miss (package_fingerprint has its own test).
-    mp.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    mp.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     streams = {c: Lines() for c in ("90_tiny", "91_broken")}
     results = {c: runner.run_chapter(paths, c, "smoke", "cpu", 0, stream=streams[c])
                for c in streams}
@@ -138,7 +138,7 @@ def test_no_temp_files_left(ran):
 
 
 def test_second_run_is_a_cache_hit(project, capsys, never_execute, monkeypatch):
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     code = cli.main(["--root", str(project.root), "run", "90", "--profile", "smoke", "--device", "cpu"])
     assert code == 0
     assert "[1/1] 90_tiny cached" in capsys.readouterr().out
@@ -147,7 +147,7 @@ def test_second_run_is_a_cache_hit(project, capsys, never_execute, monkeypatch):
 @pytest.mark.parametrize("value", ["", "null"])
 def test_empty_p_value_is_exactly_no_p(project, capsys, never_execute, monkeypatch, value):
     """``-p width ""`` / ``null`` reuses the run without -p (same key, no ``width=None``)."""
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     code = cli.main(["--root", str(project.root), "run", "90", "--profile", "smoke",
                      "--device", "cpu", "-p", "width", value])
     assert code == 0 and "[1/1] 90_tiny cached" in capsys.readouterr().out
@@ -156,7 +156,7 @@ def test_empty_p_value_is_exactly_no_p(project, capsys, never_execute, monkeypat
 
 def test_changed_inputs_are_not_cache_hits(project, never_execute, monkeypatch):
     """Another seed, another -p value or an edited notebook means a new run."""
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     for kwargs in ({"seed": 1}, {"params": {"width": 2}}, {"profile": "quick"}):
         args = {"profile": "smoke", "seed": 0, **kwargs}
         res = runner.run_chapter(project, "90_tiny", args["profile"], "cpu", args["seed"],
@@ -218,7 +218,7 @@ def _break_then_fix(project, capsys):
 
 
 def test_failing_rerun_keeps_last_good_copy(project, capsys, monkeypatch):
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     good_before = nbformat.read(project.chapters / "90_tiny.ipynb", as_version=4)
     claims_before = (project.chapters / "90_tiny.claims.json").read_text()
     code, (out, err) = _break_then_fix(project, capsys)
@@ -238,7 +238,7 @@ def test_failing_rerun_keeps_last_good_copy(project, capsys, monkeypatch):
 
 def test_cache_hit_after_the_fix_clears_the_failure(project, capsys, monkeypatch, never_execute):
     """Issue 12 item 6: the banner and .failed.ipynb go once the good run is current again."""
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     _break_then_fix(project, capsys)
     assert "failed" in (project.root / "book" / "status.md").read_text()
     code = cli.main(["--root", str(project.root), "run", "90", "--profile", "smoke", "--device", "cpu"])
@@ -254,7 +254,7 @@ def test_cache_hit_after_the_fix_clears_the_failure(project, capsys, monkeypatch
 
 def test_temp_files_of_a_killed_run_are_removed(project, never_execute, monkeypatch):
     """Issue 12 item 7: leftovers of a dead process go; a live process's stay."""
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     import subprocess
     import sys
 
@@ -273,7 +273,7 @@ def test_temp_files_of_a_killed_run_are_removed(project, never_execute, monkeypa
 
 def test_second_run_of_a_chapter_waits_for_the_first(project, never_execute, monkeypatch):
     """Issue 12 item 7: one run of a chapter at a time; the second says who holds the lock."""
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     said, results = [], []
     with runner.chapter_lock(project, "90_tiny"):
         t = threading.Thread(target=lambda: results.append(runner.run_chapter(
@@ -362,26 +362,26 @@ def test_calibration_page_is_written_once_per_package(project, monkeypatch):
 
     calls = []
     monkeypatch.setattr(rules, "calibration_rows", lambda draws=1000: calls.append(draws) or [])
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "v1")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "v1")
     page = pages.calibration_page(project, draws=10)
     assert "# How the verdicts are made" in page.read_text() and calls == [10]
     pages.calibration_page(project, draws=10)
     assert calls == [10]  # same package: not recomputed
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "v2")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "v2")
     pages.calibration_page(project, draws=10)
     assert calls == [10, 10]
 
     def broken(draws=1000):
         raise RuntimeError("a chapter's RULES do not import")
     monkeypatch.setattr(rules, "calibration_rows", broken)
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "v3")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "v3")
     assert "could not be computed" in pages.calibration_page(project).read_text()
 
 
 def test_interrupted_run_leaves_good_copy_and_no_temp_file(project, monkeypatch):
     import papermill
 
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "pinned-for-tests")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     good = (project.chapters / "90_tiny.ipynb").read_bytes()
 
     def interrupted(src, dst, **kwargs):
@@ -412,3 +412,24 @@ def test_jobs_run_chapters_side_by_side(project, capfd, monkeypatch):
     assert "[90_tiny] tiny progress: 1/1" in err
     assert read_meta(project.chapters / "90_tiny.ipynb")["ok"] is True
     assert not [p for p in project.chapters.iterdir() if p.name.startswith(".")]
+
+
+_FINGERPRINT = cache.package_fingerprint   # the real one (fixtures of this module pin it)
+
+
+def test_a_chapters_fingerprint_ignores_the_other_chapters_code(tmp_path):
+    """Chapters never import one another: a change in one neither re-runs nor stales another."""
+    pkg = tmp_path / "overparam"
+    for rel in ("engine/loop.py", "chapters/__init__.py", "chapters/alpha/verdicts.py", "chapters/beta/verdicts.py"):
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(f"# {rel}\n")
+    alpha = lambda: _FINGERPRINT(pkg, chapter="overparam.chapters.alpha")  # noqa: E731
+    whole = lambda: _FINGERPRINT(pkg)  # noqa: E731
+    a0, w0 = alpha(), whole()
+    (pkg / "chapters/beta/verdicts.py").write_text("# beta changed\n")
+    assert alpha() == a0 and whole() != w0
+    (pkg / "chapters/alpha/verdicts.py").write_text("# alpha changed\n")
+    a1 = alpha()
+    assert a1 != a0
+    (pkg / "engine/loop.py").write_text("# shared code changed\n")
+    assert alpha() != a1

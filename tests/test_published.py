@@ -93,9 +93,9 @@ def test_a_fresh_publication_is_current(made):
 def test_stale_when_notebook_or_package_changes(project, monkeypatch):
     src = project.notebooks / "90_tiny.ipynb"
     real = cache.package_fingerprint()
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: "another package")
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "another package")
     assert edition.read_published(project)["90_tiny"].stale == ["package code changed"]
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None: real)
+    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: real)
     nb = nbformat.read(src, as_version=4)
     nb.cells[-1].source += "\n# edited"
     nbformat.write(nb, src)

@@ -24,17 +24,23 @@ def _strip(nb: Any) -> dict:
                        "tags": sorted(c.get("metadata", {}).get("tags", []))} for c in nb.cells]}
 
 
-def package_fingerprint(pkg: Path | None = None) -> str:
+def package_fingerprint(pkg: Path | None = None, chapter: str | None = None) -> str:
     """Hash of the package version and the source of every result-relevant ``*.py`` file.
 
     ``pkg`` is the package folder (default: this package); files under ``pkg/book/`` and
-    ``pkg/__main__.py`` are left out.
+    ``pkg/__main__.py`` are left out. With ``chapter`` (a module name such as
+    ``overparam.chapters.connectivity``), the other chapters' code is left out too: a chapter
+    never imports another (a test checks), so their code cannot change its results, and a
+    change in one chapter neither re-runs nor marks stale the others.
     """
     h = hashlib.sha256(__version__.encode())
     pkg = Path(__file__).resolve().parents[1] if pkg is None else Path(pkg)
+    own = chapter.rsplit(".", 1)[-1] if chapter else None
     for f in sorted(pkg.rglob("*.py")):
         rel = f.relative_to(pkg)
         if rel.parts[0] in NOT_IN_KEY:
+            continue
+        if chapter is not None and len(rel.parts) > 2 and rel.parts[0] == "chapters" and rel.parts[1] != own:
             continue
         h.update(str(rel).encode())
         h.update(f.read_bytes())

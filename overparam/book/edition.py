@@ -197,7 +197,7 @@ def staleness(paths: Paths, chapter: str, record: dict) -> list[str]:
     chapter_code = fp.get("chapter_code") != cache.module_fingerprint(module)
     if chapter_code:
         reasons.append("chapter code changed")
-    if fp.get("package") != cache.package_fingerprint() and not chapter_code:
+    if fp.get("package") != cache.package_fingerprint(chapter=module or None) and not chapter_code:
         reasons.append("package code changed")
     return reasons
 

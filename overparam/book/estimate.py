@@ -21,6 +21,9 @@ def is_current(paths: Paths, chapter: str, profile: str, device: str, seed: int,
     meta = read_meta(paths.chapters / f"{chapter}.ipynb")
     if not meta.get("ok"):
         return False
+    if package is None:
+        from . import registry
+        package = cache.package_fingerprint(chapter=registry.chapter_module(chapter))
     key = cache.run_key(paths.notebooks / f"{chapter}.ipynb", profile, device, seed, params, package)
     return meta.get("key") == key
 
@@ -30,10 +33,9 @@ def estimate_lines(paths: Paths, chapters: Sequence[str], estimates: Mapping[str
                    force: bool, jobs: int) -> list[str]:
     """``estimate: 03_double_descent ~ 1 min 20 s at quick on this machine (cpu)``, one per
     chapter, then the whole run's (the chapters' sum, spread over ``jobs``)."""
-    package = None if force else cache.package_fingerprint()
     lines, total, longest, unknown = [], 0.0, 0.0, []
     for name in chapters:
-        if not force and is_current(paths, name, profile, device, seed, params, package):
+        if not force and is_current(paths, name, profile, device, seed, params):
             lines.append(f"estimate: {name} cached (up to date; --force to re-run)")
             continue
         est = estimates.get(name)

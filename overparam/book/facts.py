@@ -53,7 +53,8 @@ def fingerprints(src: Path, chapter: str, package: str | None = None) -> dict:
     """What a run depends on, hashed part by part (to tell later *what* changed since).
 
     ``notebook`` (cells without outputs), ``chapter_code`` (the chapter's own module) and
-    ``package`` (every result-relevant source, :func:`cache.package_fingerprint`).
+    ``package`` (every result-relevant source but the other chapters',
+    :func:`cache.package_fingerprint`).
     """
     try:
         module = registry.by_name(chapter).module
@@ -61,4 +62,4 @@ def fingerprints(src: Path, chapter: str, package: str | None = None) -> dict:
         module = ""
     return {"notebook": cache.notebook_fingerprint(src),
             "chapter_code": cache.module_fingerprint(module),
-            "package": cache.package_fingerprint() if package is None else package}
+            "package": cache.package_fingerprint(chapter=module or None) if package is None else package}

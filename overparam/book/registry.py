@@ -254,6 +254,14 @@ def toc_chapters(toc_file: Path) -> list[str]:
     return found
 
 
+def chapter_module(name: str) -> str | None:
+    """The module of the registered chapter ``name`` (None when it is not registered or has none)."""
+    try:
+        return by_name(name).module or None
+    except KeyError:
+        return None
+
+
 def chapter_number(name: str) -> int | None:
     """The number of a chapter page name ``NN_slug`` (None if it does not start with one)."""
     m = re.match(r"(\d{2})_", name)

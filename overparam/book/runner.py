@@ -251,7 +251,7 @@ def run_chapter(paths: Paths, chapter: str, profile: str, device: str, seed: int
     out = paths.chapters / f"{chapter}.ipynb"
     facts = environment_facts(device)
     injected = {"profile": profile, "device": device, "seed": int(seed), **params}
-    package = cache.package_fingerprint()
+    package = cache.package_fingerprint(chapter=registry.chapter_module(chapter))
     key = cache.run_key(src, profile, device, seed, params, package)
     paths.chapters.mkdir(parents=True, exist_ok=True)
     with chapter_lock(paths, chapter, log):
