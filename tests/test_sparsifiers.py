@@ -198,6 +198,9 @@ def test_swapping_the_arms_flips_the_paired_rules():
     rows = _table(res)
     assert rows["beats_static"].verdict == C.NOT_REPRODUCED
     assert rows["journal_lambda"].verdict == C.NOT_REPRODUCED
+    c = res.compress
+    c.compress_score, c.static_score = c.static_score, c.compress_score
+    assert _table(res)["compress"].verdict == C.NOT_REPRODUCED
     res = _results(1)
     res.easy, res.hard = res.hard, res.easy
     res.easy.task, res.hard.task = "easy", "hard"
