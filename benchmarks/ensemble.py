@@ -112,7 +112,7 @@ def cell_steps(member: Member, n_members: int, batch: int, budget: float, gflops
     """Steps for a cell so that the reference loop takes about ``budget`` seconds: a member
     step costs its FLOPs at a fifth of the SGEMM rate plus ~0.15 ms of fixed cost."""
     per_step = training_flops(member, 40, 10, batch) / (0.2 * gflops * 1e9) + 1.5e-4
-    return int(min(60, max(8, round(budget / (n_members * per_step)))))
+    return int(min(60, max(2, round(budget / (n_members * per_step)))))
 
 
 def main() -> None:
@@ -121,7 +121,7 @@ def main() -> None:
     ap.add_argument("--depths", type=str, default="1,2,3")
     ap.add_argument("--batches", type=str, default="32,100,500")
     ap.add_argument("--members", type=int, default=32,
-                    help="members per cell below width 1024 (half of it at 1024, a quarter above: memory)")
+                    help="members per cell below width 1024 (a quarter at 1024, an eighth above: time, memory)")
     ap.add_argument("--budget", type=float, default=0.2, help="seconds of the reference loop per cell")
     ap.add_argument("--n-train", type=int, default=1500, help="most training examples per cell")
     ap.add_argument("--n-test", type=int, default=250)
@@ -162,7 +162,7 @@ def main() -> None:
     for h in [int(w) for w in args.widths.split(",")]:
         for depth in [int(v) for v in args.depths.split(",")]:
             for B in [int(v) for v in args.batches.split(",")]:
-                M = args.members if h < 1024 else max(2, args.members // (2 if h == 1024 else 4))
+                M = args.members if h < 1024 else max(4, args.members // (4 if h == 1024 else 8))
                 want = cell_steps(Member(h, depth), M, B, args.budget, peak)
                 n = max(B, min(want * B, args.n_train))  # one epoch if the data suffice, else more
                 spe = -(-n // B)
