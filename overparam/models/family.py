@@ -233,7 +233,8 @@ def init_stack(archs: Arch | Sequence[Arch], seeds: Sequence[int], device: torch
         if len(per) == 1 and tuple(per[0][j].shape) == tuple(shape):
             t = per[0][j][None].to(device)  # a stack of one: the fresh tensor itself, no copies
         else:
-            t = torch.stack([pad_to(p[j], shape) for p in per]).to(device)
+            t = torch.stack([p[j] if tuple(p[j].shape) == tuple(shape) else pad_to(p[j], shape)
+                             for p in per]).to(device)  # one copy, not a padded copy and a stack
         params.append(t.requires_grad_(True) if requires_grad else t)
         if padded and any(tuple(p[j].shape) != shape for p in per):
             masks.append(torch.stack([pad_to(torch.ones_like(p[j]), shape) for p in per]).to(device))
