@@ -114,7 +114,7 @@ def test_every_claim_row_is_recomputed_from_the_measurements(res):
         assert row.measured == pytest.approx(j.estimate.mean, nan_ok=True)
         assert row.verdict == j.verdict or (row.verdict == C.INCONCLUSIVE and row.why)
     R, g = TINY.rounds, res.stage.groups["large_final"]
-    a, b = meas["reinit"]
+    a, b = meas["reinit"].value
     assert np.array_equal(a, res.stage.imp.test_acc[R, g]) and np.array_equal(b, res.controls.test_acc[R - 1])
     assert table.not_tested and all(reason for _, reason in table.not_tested)
 
@@ -209,6 +209,14 @@ def _arms(res):
     }
 
 
+def _adequate(r):
+    """Every arm trained to its criterion (the footing of the CONVERGED rules holds)."""
+    r.controls.long_plateau[...] = True
+    r.bigger.train_small[...] = 1.0
+    r.stage.imp.train_acc[0] = 1.0
+    return r
+
+
 def _verdict(res, key):
     return K.RULES.table({key: K.measure(res)[key]}, RUN).claims[0].verdict
 
@@ -224,7 +232,7 @@ def test_every_paired_rule_reads_the_right_arm(res):
     for key, (hi, lo) in arms.items():
         seen = []
         for up, down in ((hi, lo), (lo, hi)):
-            r = copy.deepcopy(res)
+            r = _adequate(copy.deepcopy(res))
             _put(r, *down, _noise(n, 1) - 0.4)
             _put(r, *up, _noise(n, 2))
             seen.append(_verdict(r, key))
@@ -276,3 +284,25 @@ def test_near_init_drift_is_relative_per_unit():
     p0 = [torch.ones(2, 3, 4), torch.zeros(2, 4)]
     pf = [torch.ones(2, 3, 4) * 1.5, torch.zeros(2, 4)]
     np.testing.assert_allclose(K.unit_drift(p0, pf), [0.5, 0.5])
+
+
+def test_an_under_trained_arm_makes_a_converged_rule_inconclusive(res):
+    """'long' needs both long-trained arms' validation loss on a plateau: fed a re-init whose
+    validation loss still fell at the end, the row says under-trained and names the arm; fed
+    adequate arms, it judges the interval."""
+    import copy
+    n = TINY.n_seeds
+    r = _adequate(copy.deepcopy(res))
+    _put(r, "controls.long_ticket", (-1,), _noise(n, 2))
+    _put(r, "controls.long_reinit", (-1,), _noise(n, 1) - 0.4)
+    ok = K.RULES.table({"long": K.measure(r)["long"]}, RUN).claims[0]
+    assert ok.verdict == C.REPRODUCED and not ok.why
+    r.controls.long_plateau[1, -1] = False                         # re-init still improving at the end
+    bad = K.RULES.table({"long": K.measure(r)["long"]}, RUN).claims[0]
+    assert bad.verdict == C.INCONCLUSIVE and bad.why.startswith(C.UNDER_TRAINED) and "long re-init" in bad.why
+    # same-steps rules: a re-init trained for fewer iterations than the ticket
+    r.controls.steps = r.controls.steps // 2
+    _put(r, "stage.imp.test_acc", (TINY.rounds, r.stage.groups["large_final"]), _noise(n, 2))
+    _put(r, "controls.test_acc", (TINY.rounds - 1,), _noise(n, 1) - 0.4)
+    row = K.RULES.table({"reinit": K.measure(r)["reinit"]}, RUN).claims[0]
+    assert row.verdict == C.INCONCLUSIVE and "same steps" in row.why

@@ -17,6 +17,7 @@ import torch
 
 from ... import models
 from ... import pruning as P
+from ...adequacy import plateaued
 from ...config import seed_stream, threads
 from .profiles import TicketsConfig
 
@@ -115,6 +116,21 @@ class Controls:
     long_ticket_train: np.ndarray
     long_reinit_train: np.ndarray
     seconds: float
+    steps: int = 0                           # iterations each re-init was trained (the run's last evaluation)
+    long_steps: int = 0                      # ... each longer-trained ticket and re-init
+    long_plateau: np.ndarray | None = None   # (2, L, S) validation loss on a plateau at the end
+    #                                          (:data:`PLATEAU`): tickets, re-inits
+
+
+#: "Trained long enough" for the longer-training control: over the last quarter of the
+#: evaluations the validation loss fell by less than 5 % (or rose: over-fitting).
+PLATEAU = "validation loss fell < 5 % over the last quarter of training"
+
+
+def plateau(val_loss) -> np.ndarray:
+    """:data:`PLATEAU` per member of a run's (M, T) validation-loss curves."""
+    T = np.asarray(val_loss).shape[-1]
+    return plateaued(val_loss, max(1, (T - 1) // 4), rel_tol=0.05)
 
 
 def run_controls(stage: ImpStage, data: P.SplitData, seed: int = 0) -> Controls:
@@ -143,7 +159,8 @@ def run_controls(stage: ImpStage, data: P.SplitData, seed: int = 0) -> Controls:
     return Controls(run.test_acc.reshape(R, S), (1 - run.train_err).reshape(R, S),
                     run.early_step.reshape(R, S), (1 - run.test_err_early).reshape(R, S),
                     P.iterations_to(run.val_err, run.steps, cfg.speed_threshold).reshape(R, S),
-                    np.array(rounds), acc[0], acc[1], tr[0], tr[1], time.perf_counter() - t0)
+                    np.array(rounds), acc[0], acc[1], tr[0], tr[1], time.perf_counter() - t0,
+                    int(run.steps[-1]), int(lrun.steps[-1]), plateau(lrun.val_loss).reshape(2, L, S))
 
 
 @dataclass
@@ -222,6 +239,8 @@ class Bigger:
     seconds: float
     drift_small: np.ndarray | None = None   # (S,) :func:`unit_drift` of the dense small net
     drift_big: np.ndarray | None = None     # (S,) ... of the dense main net (same seeds)
+    train_small: np.ndarray | None = None   # (S,) training accuracy of the dense small net
+    steps: int = 0                          # iterations of each dense training
 
     def at_equal_weights(self) -> tuple[float, np.ndarray, np.ndarray]:
         """Accuracy of both nets' tickets at one common number of remaining weights (the
@@ -263,4 +282,5 @@ def run_bigger(stage: ImpStage, data: P.SplitData, seed: int = 0) -> Bigger:
     return Bigger(out.density * small.n_weights(), out.test_acc, stage.imp.density[:, g] * big.n_weights(),
                   stage.imp.test_acc[:, g], small.widths, big.widths, time.perf_counter() - t0,
                   unit_drift(out.params0, out.dense_final),
-                  unit_drift(stage.ticket("params0"), stage.ticket("dense_final")))
+                  unit_drift(stage.ticket("params0"), stage.ticket("dense_final")), out.train_acc[0],
+                  int(out.steps[-1]))

@@ -115,8 +115,9 @@ PROFILES = {
     "quick": TicketsConfig(),
     # long: the quick geometry with the seeds of the power calculation (80 % power for every
     # rule at its stated effect and the measured spread: the largest need is "faster", 13 at
-    # 400 draws, 79 % at 13 with 1000; 14 leaves a margin)
-    "long": TicketsConfig(n_seeds=14),
+    # 400 draws, 79 % at 13 with 1000; 14 leaves a margin); the longer-training control 6x
+    # longer, so that its validation loss can reach a plateau (3x: still falling at quick)
+    "long": TicketsConfig(n_seeds=14, long_factor=6),
     "full": TicketsConfig(steps=3000, eval_every=50, n_seeds=8, rate=0.2, rounds=17, late_step=200,
                           criteria=("large_final", "magnitude_increase", "movement", "large_init",
                                     "small_final", "large_final_same_sign", "random"),

@@ -19,12 +19,12 @@ import numpy as np
 
 from ... import pruning as P
 from ...calibration import load_spread
+from ...adequacy import CONVERGED, SAME_STEPS, TrainState
 from ...claims import Above, Below, ClaimsTable, Measured, Rule, RuleBook, Sim, mean_of, paired
 from ...config import Run
 from ...stats import Estimate, mean_ci
-from .experiments import Bigger, Controls, ImpStage, Matching, Movement
+from .experiments import PLATEAU, Bigger, Controls, ImpStage, Matching, Movement
 from .extras import ZHOU_MNIST_FC, AtInit, Instability, Malach, Supermasks, Transfer
-from .profiles import PROFILES
 
 CHANCE = 0.10        # ten classes
 FAR_ABOVE = 3.0      # "far above chance": more than three times chance (this book's bar)
@@ -206,11 +206,12 @@ def _sim(key: str, threshold: float, kind: str, sign: float = 1.0) -> Sim:
     return Sim(mk(0.0), mk(sign * eff), mk(-sign * eff), note)
 
 
-def _rule(key, claim, source, text, threshold, kind="paired", side="above") -> Rule:
+def _rule(key, claim, source, text, threshold, kind="paired", side="above", footing=None) -> Rule:
     est = {"paired": paired, "speed": paired, "value": mean_of, "picked": est_picked,
            "picked_pair": est_picked_diff}[kind]
     judge = (Above if side == "above" else Below)(threshold, est)
-    return Rule(key, claim, source, text, judge, _sim(key, threshold, kind, 1.0 if side == "above" else -1.0))
+    return Rule(key, claim, source, text, judge, _sim(key, threshold, kind, 1.0 if side == "above" else -1.0),
+                footing)
 
 
 FC = "Frankle & Carbin 2019 [11]"
@@ -235,26 +236,28 @@ RULES = RuleBook([
           "(the lottery ticket hypothesis; ticket of about 13 % of the weights)", FC,
           "ticket - dense accuracy, both at the dense net's early-stopping iteration, > -0.01", -MATCH_MARGIN),
     _rule("reinit", "Winning tickets beat the same mask re-initialized (sparsest round)", FC,
-          "ticket - re-init accuracy > 0", 0.0),
+          "ticket - re-init accuracy > 0", 0.0, footing=SAME_STEPS),
     _rule("faster", "Tickets learn faster than the same mask re-initialized", FC,
-          "re-init - ticket iterations to the validation threshold > 0 (censored at the end)", 0.0, "speed"),
+          "re-init - ticket iterations to the validation threshold > 0 (censored at the end)", 0.0, "speed",
+          footing=SAME_STEPS),
     _rule("long", "Better, not only faster: the ticket's edge survives longer training",
-          "this chapter's control", "long ticket - long re-init accuracy > 0", 0.0),
+          "this chapter's control", "long ticket - long re-init accuracy > 0, both arms' validation "
+          "loss on a plateau", 0.0, footing=CONVERGED),
     _rule("random", "Randomly pruned networks do worse than tickets", FC,
-          "ticket - random pruning accuracy > 0", 0.0),
+          "ticket - random pruning accuracy > 0", 0.0, footing=SAME_STEPS),
     _rule("late", "Late resetting beats rewinding to 0 at the sparsest level", "Frankle et al. 2019/2020",
-          "late - rewind-0 accuracy > 0", 0.0),
+          "late - rewind-0 accuracy > 0", 0.0, footing=SAME_STEPS),
     _rule("bigger", "Tickets from a bigger starting net are better at equal remaining weights", FC,
-          "big-start - small-start accuracy at the smallest common count > 0", 0.0),
+          "big-start - small-start accuracy at the smallest common count > 0", 0.0, footing=SAME_STEPS),
     _rule("near_init", "Over-parameterization keeps every weight vector close to its initialization: the "
           "wider net's hidden-unit weight vectors move less, relative to their initial norm",
           "Du et al. 2018, as cited in He 2021 slides (004)",
           "dense nets, same seeds and steps: mean over first-layer units of |w_r(T) - w_r(0)| / |w_r(0)|, "
-          "width {w_small} minus width {w_big}; CI above 0", 0.0),
+          "width {w_small} minus width {w_big}; CI above 0", 0.0, footing=CONVERGED),
     _rule("movement", "Ticket weights move more during training than the rest, at equal final magnitude", FC,
           "movement ticket / pruned weights in the same |w_final| bins > 1 (sparsest ticket)", 1.0, "value"),
     _rule("magnitude_increase", "magnitude_increase works as well as large_final (within 1 pp or better)",
-          ZHOU, "magnitude_increase - large_final accuracy > -0.01", -MATCH_MARGIN),
+          ZHOU, "magnitude_increase - large_final accuracy > -0.01", -MATCH_MARGIN, footing=SAME_STEPS),
     _rule("chance", "Untrained: a ticket mask on its initial weights is far above chance", ZHOU,
           "mask ⊙ init accuracy (round picked on the other seeds) > 3 x chance = 0.30",
           FAR_ABOVE * CHANCE, "picked"),
@@ -280,6 +283,21 @@ RULES = RuleBook([
 ], replicates=lambda cfg: cfg.n_seeds, not_tested=_NOT_TESTED)
 
 
+FIT = 0.01
+FIT_CRITERION = f"fits the training set (train error <= {FIT})"
+
+
+def arm(steps, train_acc, met=None, criterion: str = "") -> TrainState:
+    """An arm's :class:`~overparam.adequacy.TrainState` from what the run recorded: iterations
+    trained, final training accuracy per seed, whether each met ``criterion`` (None: the
+    criterion is :data:`FIT_CRITERION`, read off the training accuracy)."""
+    acc = np.atleast_1d(np.asarray(train_acc, float)).ravel()
+    st = np.broadcast_to(np.asarray(steps, float), acc.shape).copy()
+    if met is None:
+        met, criterion = 1 - acc <= FIT, FIT_CRITERION
+    return TrainState(st, np.full(acc.shape, np.nan), 1 - acc, np.asarray(met, bool).ravel(), criterion)
+
+
 def measure(res: Results) -> dict:
     """Per-seed measurements of every rule, by rule key (what the judges take).
 
@@ -292,14 +310,25 @@ def measure(res: Results) -> dict:
     sp = st.speed()
     c, ab, asm = res.bigger.at_equal_weights()
     sm, ins = res.supermasks, res.instability
+    done = int(imp.steps[-1])
+    ticket = arm(done, imp.train_acc[R, g["large_final"]])
+    reinit = arm(ctl.steps or done, ctl.train_acc[R - 1])
+    same = {"ticket": ticket, "re-init": reinit}
     m = {
-        "lth": (res.matching.ticket_acc, res.matching.dense_acc),
-        "reinit": (lf[R], ctl.test_acc[R - 1]),
-        "faster": (ctl.speed[R - 1], sp[R]),
-        "long": (ctl.long_ticket[-1], ctl.long_reinit[-1]),
-        "random": (lf[R], imp.test_acc[R, g["random"]]),
-        "late": (imp.test_acc[R, g["late"]], lf[R]),
-        "bigger": (ab, asm),
+        "lth": (res.matching.ticket_acc, res.matching.dense_acc),    # paired: read at one iteration per seed
+        "reinit": Measured((lf[R], ctl.test_acc[R - 1]), arms=same),
+        "faster": Measured((ctl.speed[R - 1], sp[R]), arms=same),
+        "long": (ctl.long_ticket[-1], ctl.long_reinit[-1]) if ctl.long_plateau is None else Measured(
+            (ctl.long_ticket[-1], ctl.long_reinit[-1]), arms={
+                "long ticket": arm(ctl.long_steps, ctl.long_ticket_train[-1], ctl.long_plateau[0, -1], PLATEAU),
+                "long re-init": arm(ctl.long_steps, ctl.long_reinit_train[-1], ctl.long_plateau[1, -1], PLATEAU)}),
+        "random": Measured((lf[R], imp.test_acc[R, g["random"]]), arms={
+            "ticket": ticket, "random": arm(done, imp.train_acc[R, g["random"]])}),
+        "late": Measured((imp.test_acc[R, g["late"]], lf[R]), arms={
+            "late": arm(done, imp.train_acc[R, g["late"]]), "rewind 0": ticket}),
+        "bigger": Measured((ab, asm), arms={} if res.bigger.train_small is None else {
+            "big start": arm(done, imp.train_acc[0, g["large_final"]]),
+            "small start": arm(res.bigger.steps, res.bigger.train_small)}),
         "movement": res.movement.matched[-1],
         "chance": sm.by_round_init,
         "signed_constant": (sm.by_round_sc, sm.by_round_init),
@@ -309,10 +338,15 @@ def measure(res: Results) -> dict:
         "stable_later": (ins.ticket[0], ins.ticket[-1]),
     }
     if res.bigger.drift_small is not None:
-        m["near_init"] = Measured((res.bigger.drift_small, res.bigger.drift_big),
-                                  {"w_small": res.bigger.small_widths[0], "w_big": res.bigger.big_widths[0]})
+        b = res.bigger
+        states = {} if b.train_small is None else {
+            "small dense": arm(b.steps, b.train_small), "big dense": arm(done, imp.train_acc[0, g["large_final"]])}
+        m["near_init"] = Measured((b.drift_small, b.drift_big),
+                                  {"w_small": b.small_widths[0], "w_big": b.big_widths[0]}, states)
     if "magnitude_increase" in g:
-        m["magnitude_increase"] = (imp.test_acc[R, g["magnitude_increase"]], lf[R])
+        mi = g["magnitude_increase"]
+        m["magnitude_increase"] = Measured((imp.test_acc[R, mi], lf[R]), arms={
+            "magnitude_increase": arm(done, imp.train_acc[R, mi]), "large_final": ticket})
     if res.pai is not None:
         m["snip"] = (lf[R], res.pai.snip[-1])
     if res.transfer is not None:
