@@ -231,3 +231,44 @@ def test_cross_task_rules_read_the_harder_task_as_the_harder_one(tiny):
         clear = np.array([2.0, 3.0, 2.5, 3.0, 2.0]) * (1 if V.RULES[k].judge.__class__.__name__ == "Above" else -1)
         assert V.RULES[k].judge(clear).verdict == C.REPRODUCED
         assert V.RULES[k].judge(-clear).verdict == C.NOT_REPRODUCED
+
+
+# --------------------------------------------------------------------------- adequacy
+
+
+def test_sweeps_record_a_training_state_and_an_unconverged_width_is_named(tiny):
+    from overparam.adequacy import TrainState
+    cfg, res = tiny
+    sw = res.sweeps["easy"]
+    st = sw.arm()
+    assert len(st.met) == sw.acc.size and np.all(st.steps == st.steps[0]) and st.criterion
+    assert len(sw.arm(sw.widths[1]).met) == cfg.n_seeds
+    run = config.Run("smoke", __import__("torch").device("cpu"), 0)
+    # every member converged: no size rule says under-trained
+    for s in res.sweeps.values():
+        n = len(s.state.met)
+        s.state = TrainState(s.state.steps, s.state.train_loss, s.state.train_error, np.ones(n, bool), "test")
+    rows = {c.key: c for c in V.claims(res, run).claims}
+    assert not any(c.why.startswith(C.UNDER_TRAINED) for c in rows.values())
+    # the widest easy width still falling in every seed: the rules comparing widths say so
+    met = np.ones(sw.acc.size, bool)
+    met[len(sw.widths) - 1::len(sw.widths)] = False
+    sw.state = TrainState(sw.state.steps, sw.state.train_loss, sw.state.train_error, met, "test")
+    rows = {c.key: c for c in V.claims(res, run).claims}
+    for key in ("shift_easy", "plateau_later_hard_easy", "shapes_easy", "conjecture"):
+        assert rows[key].verdict == C.INCONCLUSIVE and rows[key].why.startswith(C.UNDER_TRAINED), key
+        assert f"easy width {sw.widths[-1]}" in rows[key].why
+    for key in ("shift_hard", "exp_dead_easy", "gamma_fit_easy", "pca_cap_easy"):
+        assert not rows[key].why.startswith(C.UNDER_TRAINED), key
+
+
+def test_train_state_criterion_reads_the_last_quarter_of_the_error_curve():
+    from types import SimpleNamespace
+    err = np.array([[0.9, 0.5, 0.30, 0.295, 0.29],     # flat at the end: converged
+                    [0.9, 0.7, 0.50, 0.40, 0.30],      # still falling: not
+                    [0.9, 0.2, 0.05, 0.02, 0.005]])    # at most 1 %: converged
+    res = SimpleNamespace(curves={"train_err": err, "train_loss": err}, epochs=np.array([0, 5, 10, 15, 20]),
+                          final=lambda c: err[:, -1])
+    st = V.train_state(res, 20, 40)
+    np.testing.assert_array_equal(st.met, [True, False, True])
+    assert np.all(st.steps == 800) and "epoch 15 to 20" in st.criterion
