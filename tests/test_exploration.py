@@ -28,14 +28,20 @@ def test_batched_cnn_training_equals_separate_trainings(random_conv):
     members = [model.member(i) for i in range(len(sizes))]
     batches = [make_pattern_1101(1, generator=g, batch_shape=(3,)) for _ in range(15)]
     opt = StackedOptimizer(model.trained_parameters(), "momentum", lr=0.1, momentum=0.5)
-    E.train_online(model, _replay(batches), 15, opt)
+    tenths = E.train_online(model, _replay(batches), 15, opt).info["losses"]
+    assert tenths.shape == (3, 10)
     for i, net in enumerate(members):
         ref = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1, momentum=0.5)
+        losses = []
         for X, y in batches:
             loss = F.binary_cross_entropy_with_logits(net(X[i]), y[i])
+            losses.append(float(loss.detach()))
             ref.zero_grad()
             loss.backward()
             ref.step()
+        # the recorded per-tenth means are the per-step losses averaged over each tenth
+        blocks = [np.mean([losses[s] for s in range(15) if s * 10 // 15 == k]) for k in range(10)]
+        np.testing.assert_allclose(tenths[i], blocks, rtol=1e-5, atol=1e-6)
         trained = model.member(i)
         for a, b in zip(trained.parameters(), net.parameters()):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
@@ -335,6 +341,7 @@ def test_sweeps_record_a_training_state_per_member():
     np.testing.assert_allclose(st.train_error, 1 - res.score)
     assert np.all(st.met[res.success])                  # a solved training meets the criterion
     assert len(res.arm(2).steps) == 6
-    flat = E.train_state(np.ones((2, 100)), 100, np.array([0.3, 0.3]), np.array([False, False]))
-    falling = E.train_state(np.linspace(1, 0.1, 100)[None], 100, np.array([0.3]), np.array([False]))
+    flat = E.train_state(np.ones((2, 10)), 100, np.array([0.3, 0.3]), np.array([False, False]))
+    falling = E.train_state(np.linspace(1, 0.1, 10)[None], 100, np.array([0.3]), np.array([False]))
     assert flat.met.all() and not falling.met.any()
+    assert res.state.train_loss.shape == (12,)

@@ -59,7 +59,7 @@ def train_online(model, sample: Callable[[], tuple[torch.Tensor, torch.Tensor]],
     Returns
     -------
     FitResult; ``taken`` (n_models,) counts the steps each member took; ``info["losses"]``
-    (n_models, steps) each step's loss of each member on its batch.
+    (n_models, 10): each member's mean loss on its batches in each tenth of the run.
 
     Introduced in: Chapter 1
     """
@@ -72,19 +72,26 @@ def train_online(model, sample: Callable[[], tuple[torch.Tensor, torch.Tensor]],
         z = torch.randn(M, seed_dim, generator=generator, device=X.device) if seed_dim else None
         return X, y, z
 
-    curve = []   # each step's per-member loss on its batch (recorded, not trained on twice)
+    # each step's per-member loss on its batch, summed per tenth of the run (bounded memory)
+    tenths = torch.zeros(TENTHS, M, device=model.params[names[0]].device)
+    counts = [0] * TENTHS
+    step = [0]
 
     def loss(params, b):
         model.params.update(zip(names, params))
         X, y, z = b
         out = F.binary_cross_entropy_with_logits(model(X, z), y, reduction="none").mean(-1)
-        curve.append(out.detach())
+        k = min(step[0] * TENTHS // max(steps, 1), TENTHS - 1)
+        tenths[k] += out.detach()
+        counts[k] += 1
+        step[0] += 1
         return out
 
     active = None if skip is None else (lambda b: skip(b[1]))
     res = fit(model.trained_parameters(), loss, batch, optimizer, steps, active=active,
               nan_guard=nan_guard, label=label)
-    res.info["losses"] = torch.stack(curve).cpu().numpy().T if curve else np.zeros((M, 0))
+    done = [k for k in range(TENTHS) if counts[k]]
+    res.info["losses"] = (tenths[done].T / torch.tensor([counts[k] for k in done], device=tenths.device)).cpu().numpy()
     for k in names:
         model.params[k] = model.params[k].detach()
     if res.diverged.any():
@@ -109,25 +116,26 @@ def accuracy_1101(model, X: torch.Tensor, y: torch.Tensor, chunk: int = 64,
     return torch.cat(out)
 
 
+TENTHS = 10   # the per-step losses are kept as means over each tenth of the run
 #: Convergence criterion of one training (recorded in its TrainState, for the record).
 CRITERION = ("solved (perfect score), or the training loss, averaged per tenth of the run, fell "
              "by < 5 % over the last fifth")
 
 
-def train_state(losses: np.ndarray, steps: int, error: np.ndarray, solved: np.ndarray) -> TrainState:
-    """TrainState of members trained ``steps`` iterations from their per-step losses (M, T).
+def train_state(tenths: np.ndarray, steps: int, error: np.ndarray, solved: np.ndarray) -> TrainState:
+    """TrainState of members trained ``steps`` iterations from their mean loss per tenth
+    of the run (M, 10), as :func:`train_online` records it.
 
-    ``train_loss``: the mean loss over the last tenth of the run; ``met``: :data:`CRITERION`
-    (single-example losses are noisy: the curve is averaged per tenth before the plateau test).
+    ``train_loss``: the mean loss over the last tenth; ``met``: :data:`CRITERION`
+    (single-example losses are noisy: the plateau test reads the per-tenth means).
 
     Introduced in: Chapter 1
     """
-    losses = np.asarray(losses, float)
-    M, T = losses.shape
-    c = max(T // 10, 1)
-    tenths = losses[:, : (T // c) * c].reshape(M, -1, c).mean(-1) if T else np.full((M, 1), np.nan)
+    tenths = np.asarray(tenths, float)
+    if tenths.shape[1] == 0:
+        tenths = np.full((len(tenths), 1), np.nan)
     met = np.asarray(solved, bool) | plateaued(tenths, window=2, rel_tol=0.05)
-    return TrainState(np.full(M, steps), tenths[:, -1], np.asarray(error, float), met, CRITERION)
+    return TrainState(np.full(len(tenths), steps), tenths[:, -1], np.asarray(error, float), met, CRITERION)
 
 
 @dataclass
