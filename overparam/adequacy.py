@@ -67,6 +67,13 @@ def plateaued(losses, window: int, rel_tol: float = 0.01) -> np.ndarray:
     return np.isfinite(end) & ((drop < rel_tol) | (end < 1e-4))
 
 
+def _mean(x) -> float:
+    """Mean of the finite values (NaN when there are none, without a warning)."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
 def check_footing(footing: str, arms: Mapping[str, TrainState], min_share: float = 1.0,
                   error_tol: float = 0.02) -> str | None:
     """``None`` when ``arms`` stand on ``footing``; otherwise why not (which arm, how far).
@@ -88,7 +95,7 @@ def check_footing(footing: str, arms: Mapping[str, TrainState], min_share: float
             return f"arms not trained for the same steps ({desc})"
         return None
     if footing == SAME_TRAIN_ERROR:
-        errs = {name: float(np.nanmean(s.train_error)) for name, s in arms.items()}
+        errs = {name: _mean(s.train_error) for name, s in arms.items()}
         lo, hi = min(errs, key=errs.get), max(errs, key=errs.get)
         if errs[hi] - errs[lo] > error_tol:
             return (f"{hi} reached train error {errs[hi]:.3f}, {lo} {errs[lo]:.3f} "
@@ -97,6 +104,6 @@ def check_footing(footing: str, arms: Mapping[str, TrainState], min_share: float
     short = {name: s for name, s in arms.items() if not (s.share_met >= min_share)}
     if short:
         return "; ".join(f"{n}: {s.share_met:.0%} of members met '{s.criterion or 'the criterion'}'"
-                         f" (need {min_share:.0%}; final train loss {np.nanmean(s.train_loss):.3g})"
+                         f" (need {min_share:.0%}; final train loss {_mean(s.train_loss):.3g})"
                          for n, s in short.items())
     return None
