@@ -9,7 +9,8 @@ a hard task of the same shape, and ends with the journal's conjecture that no la
 metric can decide size. Source: a 2017 research journal (cite key ``journal2017activations``).
 
 Layout: :mod:`.profiles` (PROFILES), :mod:`.experiments` (sweeps and result dataclasses),
-:mod:`.figures` (plot_*), :mod:`.verdicts` (:data:`RULES`, every claim declared once;
+:mod:`.figures` (plot_*), :mod:`.judges` (bands and curve read-outs), :mod:`.verdicts`
+(:data:`RULES`, every claim declared once;
 :func:`measure`; :func:`claims`).
 """
 from .verdicts import (NOT_TESTED, RULES, claims, conjecture_scores, linear_curvature,
