@@ -237,7 +237,7 @@ def test_failing_rerun_keeps_last_good_copy(project, capsys, monkeypatch):
 
 
 def test_cache_hit_after_the_fix_clears_the_failure(project, capsys, monkeypatch, never_execute):
-    """Issue 12 item 6: the banner and .failed.ipynb go once the good run is current again."""
+    """The banner and .failed.ipynb go once the good run is current again."""
     monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     _break_then_fix(project, capsys)
     assert "failed" in (project.root / "book" / "status.md").read_text()
@@ -253,7 +253,7 @@ def test_cache_hit_after_the_fix_clears_the_failure(project, capsys, monkeypatch
 
 
 def test_temp_files_of_a_killed_run_are_removed(project, never_execute, monkeypatch):
-    """Issue 12 item 7: leftovers of a dead process go; a live process's stay."""
+    """Leftovers of a dead process go; a live process's stay."""
     monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     import subprocess
     import sys
@@ -272,7 +272,7 @@ def test_temp_files_of_a_killed_run_are_removed(project, never_execute, monkeypa
 
 
 def test_second_run_of_a_chapter_waits_for_the_first(project, never_execute, monkeypatch):
-    """Issue 12 item 7: one run of a chapter at a time; the second says who holds the lock."""
+    """One run of a chapter at a time; the second says who holds the lock."""
     monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "pinned-for-tests")
     said, results = [], []
     with runner.chapter_lock(project, "90_tiny"):

@@ -115,21 +115,21 @@ def test_negative_seed(tiny_project, capsys, tree, never_execute):
 
 @pytest.mark.parametrize("seed", [str(2**64), str(2**63), "1e3", "seven"])
 def test_seed_out_of_range_or_not_an_integer(tiny_project, capsys, tree, never_execute, seed):
-    """Issue 12 item 2: a seed >= 2**63 (torch takes < 2**64) is refused before the kernel."""
+    """A seed >= 2**63 (torch takes < 2**64) is refused before the kernel."""
     before = tree(tiny_project)
     assert run_cli(tiny_project, "run", "90", "--seed", seed) == 2
     assert_rejected(capsys, tree, tiny_project, before, "seed=")
 
 
 def test_dir_parameter_must_be_a_string(tiny_project, capsys, tree, never_execute):
-    """Issue 12 item 2: ``-p results_dir 5`` is exit 2 with nothing written."""
+    """``-p results_dir 5`` is exit 2 with nothing written."""
     before = tree(tiny_project)
     assert run_cli(tiny_project, "run", "90", "-p", "results_dir", "5") == 2
     assert_rejected(capsys, tree, tiny_project, before, "results_dir=5", "expected a str")
 
 
 def test_huge_value_is_refused_fast_naming_the_parameter(tiny_project, capsys, tree, never_execute):
-    """Issue 12 item 1: no declared limit -> 100 x the largest profile value."""
+    """No declared limit -> 100 x the largest profile value."""
     before = tree(tiny_project)
     t0 = time.perf_counter()
     assert run_cli(tiny_project, "run", "90", "-p", "reps", "99999999999999999999999") == 2
@@ -140,7 +140,7 @@ def test_huge_value_is_refused_fast_naming_the_parameter(tiny_project, capsys, t
 
 
 def test_size_beyond_memory_is_refused_with_the_estimate(tiny_project, capsys, tree, never_execute):
-    """Issue 12 item 1: the chapter's estimate_cost against the machine's memory."""
+    """The chapter's estimate_cost against the machine's memory."""
     before = tree(tiny_project)
     assert run_cli(tiny_project, "run", "90", "-p", "width", str(10**8)) == 2
     assert_rejected(capsys, tree, tiny_project, before, "width=100000000", "would need about 104857.6 GB",

@@ -1,4 +1,4 @@
-"""Issue 12 item 1: every chapter bounds its sizes (``LIMITS``) and estimates its memory
+"""Every chapter bounds its sizes (``LIMITS``) and estimates its memory
 (``estimate_cost``), and the CLI refuses what exceeds either before anything runs."""
 from __future__ import annotations
 

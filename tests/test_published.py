@@ -1,4 +1,4 @@
-"""The published edition (issues 16, 18): publish, staleness, scorecard beside, build, GPU script.
+"""The published edition: publish, staleness, scorecard beside, build, GPU script.
 
 A stand-in edition is made at ``smoke`` from the fixture chapters (``90_tiny`` works,
 ``91_broken`` fails) in a scratch project; nothing is written into the checkout's
@@ -92,10 +92,10 @@ def test_a_fresh_publication_is_current(made):
 
 def test_stale_when_notebook_or_package_changes(project, monkeypatch):
     src = project.notebooks / "90_tiny.ipynb"
-    real = cache.package_fingerprint()
+    real = cache.package_fingerprint
     monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "another package")
     assert edition.read_published(project)["90_tiny"].stale == ["package code changed"]
-    monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: real)
+    monkeypatch.setattr(cache, "package_fingerprint", real)
     nb = nbformat.read(src, as_version=4)
     nb.cells[-1].source += "\n# edited"
     nbformat.write(nb, src)

@@ -1,4 +1,4 @@
-"""Chapter 1's size bounds for the book's runner (issue 12): :data:`LIMITS` and
+"""Chapter 1's size bounds for the book's runner: :data:`LIMITS` and
 :func:`estimate_cost`.
 
 Every sweep of the chapter is one stack of members trained together and kept (with its

@@ -1,4 +1,4 @@
-"""Chapter 2's size bounds for the book's runner (issue 12): :data:`LIMITS` and
+"""Chapter 2's size bounds for the book's runner: :data:`LIMITS` and
 :func:`estimate_cost`.
 
 The peak is the larger of the training stacks (n_seeds or n_retrain 2-hidden-layer MLPs

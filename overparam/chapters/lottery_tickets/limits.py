@@ -1,4 +1,4 @@
-"""Chapter 7's size bounds for the book's runner (issue 12): :data:`LIMITS` and
+"""Chapter 7's size bounds for the book's runner: :data:`LIMITS` and
 :func:`estimate_cost`.
 
 The IMP stack holds (criteria + 1) x n_seeds masked networks and keeps, for every round,

@@ -1,4 +1,4 @@
-"""Chapter 4's size bounds for the book's runner (issue 12): :data:`LIMITS` and
+"""Chapter 4's size bounds for the book's runner: :data:`LIMITS` and
 :func:`estimate_cost`.
 
 Each task trains its widths x seeds members with :func:`~overparam.engine.sweep.train_ensemble`
