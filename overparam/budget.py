@@ -11,16 +11,16 @@ run through papermill directly refuse the same values with the same message:
   ``$OVERPARAM_MAX_HOURS``) unless ``$OVERPARAM_CONFIRM_LONG=1`` (the CLI's ``--yes``).
 
 The time estimate is deliberately simple, and says what it rests on. Each chapter's
-``quick`` profile was timed once on a reference machine (:data:`MEASURED`: CPU seconds,
-one thread per chapter). A ``quick`` run on a CPU, with any ``-p`` values, is estimated as
-that time, times this machine's speed relative to the reference (:func:`machine_factor`: a
+``quick`` and ``long`` profiles were timed once on a reference machine (:data:`MEASURED`,
+:data:`MEASURED_LONG`: CPU seconds, one thread per chapter). A ``quick`` or ``long`` run on a
+CPU, with any ``-p`` values, is estimated as that time, times this machine's speed relative to the reference (:func:`machine_factor`: a
 0.1 s timing probe of the stacked matrix products the engine spends its time in, cached
 per machine), times the growth of every knob given: its ratio to ``quick`` (the sum of a
 list of integers, the length of any other list; floats, strings, flags, batch sizes and
 ``*_every`` intervals count 1, a float ``*_s`` in seconds counts; a chapter's
 ``TIME_EXPONENTS`` may say otherwise). Knobs that act on different sections of a chapter
 multiply, so several grown together give an upper estimate; for one knob grown (more
-epochs, more seeds) it is the proportional time. Other profiles and GPUs have no estimate
+epochs, more seeds) it is the proportional time. ``full`` and GPUs have no estimate
 (nothing measured to scale from) and no cap. ``benchmarks/book_build.py`` prints measured /
 estimated per chapter.
 """
@@ -54,6 +54,15 @@ MEASURED = {
     "lottery_tickets": 98.0, "connectivity": 61.0,
 }
 REFERENCE_PROFILE = "quick"
+#: CPU seconds of each chapter's kernel at ``long`` (one thread; the run records'
+#: ``cpu_s`` of the committed edition ``book/published/long``, 2026-12-06).
+MEASURED_LONG = {
+    "exploration": 91.0, "hessian_spectra": 215.0, "double_descent": 400.0,
+    "variance_metrics": 296.0, "flexible_size": 414.0, "sparsifiers": 429.0,
+    "lottery_tickets": 326.0, "connectivity": 451.0,
+}
+#: Profile -> chapter -> reference CPU seconds: the profiles a run can be estimated from.
+REFERENCES = {REFERENCE_PROFILE: MEASURED, "long": MEASURED_LONG}
 REFERENCE_PROBE_S = 0.083
 
 
@@ -251,10 +260,10 @@ def estimate_seconds(module: Any, profiles: Mapping[str, Any], profile: str, cfg
     in too many knobs at once for their product to mean anything), or a GPU."""
     key = chapter_key(module)
     dev_type = "cpu" if device is None else str(getattr(device, "type", device))
-    if (key not in MEASURED or profile != REFERENCE_PROFILE or dev_type != "cpu"
-            or REFERENCE_PROFILE not in profiles):
+    table = REFERENCES.get(profile, {})
+    if key not in table or dev_type != "cpu" or profile not in profiles:
         return None
-    ref = profiles[REFERENCE_PROFILE]
+    ref = profiles[profile]
     exponents = dict(getattr(module, "TIME_EXPONENTS", {}) or {})
     growth = 1.0
     for f in dataclasses.fields(cfg):
@@ -270,7 +279,7 @@ def estimate_seconds(module: Any, profiles: Mapping[str, Any], profile: str, cfg
             growth *= _ratio(f.name, new, old)
     factor = machine_factor(device)
     dev = "cpu" if device is None else str(device)
-    return Estimate(key, MEASURED[key] * growth * factor, growth, factor, dev)
+    return Estimate(key, table[key] * growth * factor, growth, factor, dev)
 
 
 def duration(seconds: float) -> str:
