@@ -118,6 +118,7 @@ def smoke_book(tmp_path_factory: pytest.TempPathFactory) -> SmokeBook:
     root = make_project(tmp_path_factory.mktemp("smoke_book"), {**real, **fixture_notebooks()},
                         yaml.safe_dump(toc, sort_keys=False))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OVERPARAM_EXTRA_CHAPTERS": EXTRA,
+           "OVERPARAM_CALIBRATION_DRAWS": "60",   # the page's presence is tested, not its rates
            "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run(
         [sys.executable, "-m", "overparam", "--root", str(root), "book",

@@ -361,7 +361,7 @@ def test_calibration_page_is_written_once_per_package(project, monkeypatch):
     from overparam.book import rules
 
     calls = []
-    monkeypatch.setattr(rules, "calibration_rows", lambda draws=1000: calls.append(draws) or [])
+    monkeypatch.setattr(rules, "calibration_rows", lambda draws=1000, profiles=None: calls.append(draws) or [])
     monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "v1")
     page = pages.calibration_page(project, draws=10)
     assert "# How the verdicts are made" in page.read_text() and calls == [10]
@@ -371,7 +371,7 @@ def test_calibration_page_is_written_once_per_package(project, monkeypatch):
     pages.calibration_page(project, draws=10)
     assert calls == [10, 10]
 
-    def broken(draws=1000):
+    def broken(draws=1000, profiles=None):
         raise RuntimeError("a chapter's RULES do not import")
     monkeypatch.setattr(rules, "calibration_rows", broken)
     monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "v3")

@@ -393,7 +393,12 @@ def _verdict_bar(counts: Mapping[str, int]) -> str:
 
 # ----------------------------------------------------------------------- calibration
 
-def calibration_page(paths: Paths, draws: int = 1000) -> Path:
+#: Draws per simulated kind on the calibration page; ``OVERPARAM_CALIBRATION_DRAWS`` lowers
+#: it where only the page's presence matters (the test suite's smoke book).
+CALIBRATION_DRAWS = 1000
+
+
+def calibration_page(paths: Paths, draws: int | None = None) -> Path:
     """Write ``book/calibration.md`` ("How the verdicts are made") and ``book/calibration.json``
     (the same rows, read by the scale-agreement page); return the page's path.
 
@@ -402,6 +407,10 @@ def calibration_page(paths: Paths, draws: int = 1000) -> Path:
     changed: the page carries the package fingerprint in a comment. If it cannot be
     computed, the page says so (with the error) and the build goes on.
     """
+    import os
+
+    if draws is None:
+        draws = int(os.environ.get("OVERPARAM_CALIBRATION_DRAWS", CALIBRATION_DRAWS))
     page = paths.root / "book" / "calibration.md"
     stamp = f"% overparam package {cache.package_fingerprint()} draws {draws}"
     if page.exists() and page.read_text().startswith(stamp):
@@ -409,7 +418,7 @@ def calibration_page(paths: Paths, draws: int = 1000) -> Path:
     try:
         from . import rules
 
-        rows = rules.calibration_rows(draws)
+        rows = rules.calibration_rows(draws, profiles=rules.profiles_shown(paths))
         text = rules.calibration_markdown(rows, draws=draws)
         write_atomic(paths.root / "book" / "calibration.json", rules.calibration_json(rows))
     except Exception as err:  # noqa: BLE001 - the book still builds, and says why

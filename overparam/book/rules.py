@@ -38,6 +38,15 @@ def chapter_rules(table=None) -> list[ChapterRules]:
     return found
 
 
+def profiles_shown(paths) -> tuple[str, ...]:
+    """The profiles the calibration page shows: ``quick`` and ``long`` always, ``full`` when
+    its edition is in this checkout (its rules' power then matters to a reader)."""
+    from . import edition
+
+    has_full = bool(edition.read_published(paths, edition.edition_dir(paths, "full")))
+    return tuple(p for p in CALIBRATED_PROFILES if p != "full" or has_full)
+
+
 def calibration_rows(draws: int = 1000, profiles=CALIBRATED_PROFILES, seed: int = 0) -> list[RuleCalibration]:
     """Calibrate every chapter's rules at each of ``profiles`` it has, in chapter order."""
     return [row for cr in chapter_rules()
