@@ -120,7 +120,7 @@ def test_no_page_shows_a_path_of_the_build_machine(smoke_book):
 
 def test_scorecard_has_badges_first_and_links_to_claims_sections(smoke_book):
     card = (smoke_book.html / "book" / "scorecard.html").read_text()
-    rows = re.findall(r"<tr>\s*<td>(.*?)</td>", card.split('class="scorecard"', 1)[1], re.S)
+    rows = re.findall(r"<tr>\s*<td>(.*?)</td>", card.split('class="scorecard scorecard-', 1)[1], re.S)
     assert rows and all('class="verdict verdict-' in r for r in rows)
     targets = set(re.findall(r'href="chapters/([0-9]{2}_[a-z0-9_]+)\.html#claims-under-test"', card))
     assert "90_tiny" in targets
@@ -143,19 +143,24 @@ def test_status_page_in_book(smoke_book):
 
 
 def test_synthesis_page_gathers_every_chapter_by_theme(smoke_book):
-    """Each registered chapter appears under its theme with its claims' verdicts (read from
-    its claims file) or as not run; the page is linked from the navigation."""
+    """Each registered chapter appears under its theme, linked, with its verdict counts read
+    from its claims file; the page is linked from the navigation."""
     import json
+    from collections import Counter
 
     page = (smoke_book.html / "book" / "synthesis.html").read_text()
     page = htmllib.unescape(page).replace("\u2019", "'")  # Sphinx's smart quotes
-    assert "What over-parameterization buys" in page
+    assert "What over-parameterization buys" in page and 'class="synthesis-grid"' in page
+    per_theme: dict[str, Counter] = {}
     for entry in registry.CHAPTERS:
         assert entry.theme.split(":")[0] in page, entry.name
         assert f'href="chapters/{entry.name}.html"' in page, entry.name
         claims = smoke_book.executed / f"{entry.name}.claims.json"
-        for c in json.loads(claims.read_text()) if claims.exists() else []:
-            assert c["claim"] in page, c["claim"]
+        theme = per_theme.setdefault(entry.theme or entry.title, Counter())
+        theme.update(c["verdict"] for c in json.loads(claims.read_text()) if claims.exists())
+    for theme, counts in per_theme.items():
+        for verdict, n in counts.items():
+            assert f"{n} {verdict}" in page, (theme, verdict, n)
     assert 'href="book/synthesis.html"' in (smoke_book.html / "book" / "intro.html").read_text() \
         or 'href="synthesis.html"' in (smoke_book.html / "book" / "intro.html").read_text()
 

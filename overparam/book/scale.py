@@ -244,8 +244,11 @@ def synthesis_markdown(paths: Paths) -> str:
         top = next((e for e in reversed(eds) if any(ch in e.chapters for ch in chs)), None)
         lines += [f"## {theme}", ""]
         if top is None:
-            lines += ["Not run in this build.", ""]
+            links = ", ".join(f"<a href='chapters/{ch}.html'>chapter {registry.chapter_number(ch)}</a>" for ch in chs)
+            lines += [f"Not run in this build ({links}).", ""]
             continue
+        links = ", ".join(f"<a href='chapters/{ch}.html'>chapter {registry.chapter_number(ch)}</a>" for ch in chs)
+        lines += [f"<p class='theme-chapters'>Measured in {links}.</p>", ""]
         cl = [(ch, c) for ch in chs for c in top.chapters.get(ch, [])]
         counts = _counts([c for _, c in cl])
         holds = [_sentence(c, ch) for ch, c in cl if c.get("verdict") in (REPRODUCED, EXACT)]
