@@ -179,12 +179,16 @@ def scale_markdown(paths: Paths) -> str:
     return "\n".join(lines)
 
 
+def _write_page(paths: Paths, name: str, text: str) -> Path:
+    (paths.root / "book").mkdir(parents=True, exist_ok=True)
+    page = paths.root / "book" / name
+    write_atomic(page, text)
+    return page
+
+
 def scale_page(paths: Paths) -> Path:
     """Write ``book/scale.md`` (:func:`scale_markdown`); return its path."""
-    (paths.root / "book").mkdir(parents=True, exist_ok=True)
-    page = paths.root / "book" / "scale.md"
-    write_atomic(page, scale_markdown(paths))
-    return page
+    return _write_page(paths, "scale.md", scale_markdown(paths))
 
 
 # ------------------------------------------------------------------------- synthesis
@@ -243,11 +247,10 @@ def synthesis_markdown(paths: Paths) -> str:
     for theme, chs in themes.items():
         top = next((e for e in reversed(eds) if any(ch in e.chapters for ch in chs)), None)
         lines += [f"## {theme}", ""]
+        links = ", ".join(f"<a href='chapters/{ch}.html'>chapter {registry.chapter_number(ch)}</a>" for ch in chs)
         if top is None:
-            links = ", ".join(f"<a href='chapters/{ch}.html'>chapter {registry.chapter_number(ch)}</a>" for ch in chs)
             lines += [f"Not run in this build ({links}).", ""]
             continue
-        links = ", ".join(f"<a href='chapters/{ch}.html'>chapter {registry.chapter_number(ch)}</a>" for ch in chs)
         lines += [f"<p class='theme-chapters'>Measured in {links}.</p>", ""]
         cl = [(ch, c) for ch in chs for c in top.chapters.get(ch, [])]
         counts = _counts([c for _, c in cl])
@@ -272,7 +275,4 @@ def synthesis_markdown(paths: Paths) -> str:
 
 def synthesis_page(paths: Paths) -> Path:
     """Write ``book/synthesis.md`` (:func:`synthesis_markdown`); return its path."""
-    (paths.root / "book").mkdir(parents=True, exist_ok=True)
-    page = paths.root / "book" / "synthesis.md"
-    write_atomic(page, synthesis_markdown(paths))
-    return page
+    return _write_page(paths, "synthesis.md", synthesis_markdown(paths))
