@@ -6,6 +6,7 @@ import pytest
 from overparam import claims as C
 from overparam.data import tabular
 from overparam.chapters import sparsifiers as sp
+import dataclasses
 import importlib
 cl = importlib.import_module("overparam.chapters.sparsifiers.verdicts")
 from overparam.config import Run
@@ -162,10 +163,12 @@ def _results(direction: float):
                              np.linspace(1, 0.2, 16)[:, None] ** (1 / ratio) * np.ones((1, S)) + [0, 0.01, 0.02],
                              np.linspace(1, 0.05, 46)[:, None] ** (ratio * 2) * np.ones((1, S)),
                              curves[-1, 0], curves[-1, 1], curves)
+    settled = np.concatenate([np.linspace(256, 40, 7), np.full(4, 40.0)])[None, :, None] * np.ones((2, 1, S))
     comp = sp.CompressResult(["wine", "add10"], ["classification", "regression"], 256, 10,
-                             np.array([[0.9, 0.92, 0.91], [0.8, 0.82, 0.81]]) + (0.05 if up else -0.05),
-                             np.array([[0.9, 0.91, 0.92], [0.8, 0.81, 0.82]]), np.full((2, S), 30),
-                             np.full((2, S), 1e9), np.full((2, S), 40), np.ones((2, 2)), np.zeros((2, S), bool))
+                             np.array([[0.9, 0.91, 0.905], [0.8, 0.81, 0.805]]) + (0.01 if up else -0.05),
+                             np.array([[0.9, 0.905, 0.91], [0.8, 0.805, 0.81]]), np.full((2, S), 30),
+                             np.full((2, S), 1e9), np.full((2, S), 40), np.ones((2, 2)), np.zeros((2, S), bool),
+                             settled, np.full((2, S), 0.1))
     mem = sp.memory_compare(sp.PROFILES["smoke"], 0)
     pareto = sp.ParetoResult(256, {m: np.array([1e-3, 1e-2]) for m in sp.METHODS},
                              {m: np.full((2, S), 50) for m in sp.METHODS}, {m: np.full((2, S), 0.1) for m in sp.METHODS},
@@ -186,7 +189,32 @@ def test_every_row_of_the_table_follows_its_measurements(direction, verdict):
     wrong = [(k, c.verdict, c.measured, c.why) for k, c in rows.items() if c.verdict not in (verdict, C.EXACT)]
     assert not wrong, wrong
     exact = {k for k, c in rows.items() if c.verdict == C.EXACT}
-    assert exact == {"mem_share", "mem_doubles", "mem_hand"}
+    assert exact == {"mem_share", "mem_doubles", "mem_hand", "reduce_batch"}
+
+
+def test_make_sense_is_a_band_around_the_static_net_of_the_converged_size():
+    """Compressed nets as good as static nets of their size (within 2 points) pass; 5 points
+    worse or better miss the band; still shrinking in the last quarter is under-trained."""
+    res = _results(1)
+    assert _table(res)["make_sense"].verdict == C.REPRODUCED
+    res.compress.compress_score = res.compress.compress_score + 0.05
+    assert _table(res)["make_sense"].verdict == C.NOT_REPRODUCED
+    res = _results(1)
+    res.compress.size_curves[:, -1] = res.compress.size_curves[:, -1] // 2
+    row = _table(res)["make_sense"]
+    assert row.verdict == C.INCONCLUSIVE and row.why.startswith(C.UNDER_TRAINED) and "compressed wine" in row.why
+
+
+def test_reduce_batch_reads_the_share_against_the_batch():
+    """Bytes that grow with the batch: the share falls at every smaller batch; bytes fixed by
+    the shapes alone (nothing per example): it does not fall."""
+    mem = sp.memory_compare(sp.PROFILES["smoke"], 0)
+    drop, f = cl.batch_fall(mem)
+    assert drop > 0.1 and f["falls"] == "falls with every smaller batch"
+    flat = dataclasses.replace(mem, per_example={k: {m: 0 for m in v} for k, v in mem.per_example.items()},
+                               fixed={k: {m: 1e6 for m in v} for k, v in mem.fixed.items()})
+    drop, f = cl.batch_fall(flat)
+    assert drop == 0 and f["falls"].startswith("does not fall")
 
 
 def test_swapping_the_arms_flips_the_paired_rules():

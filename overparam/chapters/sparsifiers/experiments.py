@@ -179,6 +179,8 @@ class CompressResult:
     static_epochs: np.ndarray     # (D, S)
     wall: np.ndarray              # (D, 2)
     capped: np.ndarray            # (D, S) bool: the static net hit the epoch cap (less work)
+    size_curves: np.ndarray | None = None   # (D, E + 1, S) live hidden units of the compressing nets
+    train_loss: np.ndarray | None = None    # (D, S) their final training loss
 
 
 #: Multiply-adds of one training example = this x the forward pass's (forward, and the
@@ -205,7 +207,7 @@ def compress_vs_static(cfg: SparsifierConfig, seed: int, device="cpu") -> Compre
     Introduced in: Chapter 6
     """
     seeds = member_seeds(seed, cfg.n_seeds, "compress")
-    rows = {k: [] for k in ("cs", "ss", "size", "macs", "se", "wall", "cap", "task")}
+    rows = {k: [] for k in ("cs", "ss", "size", "macs", "se", "wall", "cap", "task", "curves", "loss")}
     for name in cfg.compress_sets:
         ds, kind, C = load_set(name, seed, device)
         arch = Arch("mlp", (cfg.compress_width,), ds["x"].shape[1], C)
@@ -234,8 +236,11 @@ def compress_vs_static(cfg: SparsifierConfig, seed: int, device="cpu") -> Compre
         rows["cap"].append(need > at)
         rows["wall"].append([comp.wall, stat.wall])
         rows["task"].append(kind)
+        rows["curves"].append(comp.size)
+        rows["loss"].append(comp.train_loss[-1])
     return CompressResult(list(cfg.compress_sets), rows["task"], cfg.compress_width, cfg.compress_epochs,
-                          *(np.array(rows[k]) for k in ("cs", "ss", "size", "macs", "se", "wall", "cap")))
+                          *(np.array(rows[k]) for k in ("cs", "ss", "size", "macs", "se", "wall", "cap", "curves",
+                                                        "loss")))
 
 
 # --------------------------------------------------------------------------- growth by blocks
