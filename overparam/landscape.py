@@ -241,7 +241,7 @@ def fit_bend(arch, a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], X: torc
              masks: Sequence[torch.Tensor | None] | None = None,
              bend: Sequence[torch.Tensor] | None = None, sizes: Sequence[int] | None = None,
              offsets: Sequence[int] | None = None, callbacks: Sequence = (),
-             label: str = "bend") -> list[torch.Tensor]:
+             label: str = "bend", impl: str | None = None) -> list[torch.Tensor]:
     """Train the bend of a chain or Bezier curve to minimise ``E_{t~U(0,1)} L(theta(t))``.
 
     The curve is a model whose parameters are a function of t: at each step every member
@@ -261,6 +261,8 @@ def fit_bend(arch, a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], X: torc
     sizes, offsets : per member, its training set is ``sizes[m]`` rows of ``X`` from row
         ``offsets[m]`` (default: all of ``X`` for every member; offsets 0)
     callbacks : passed to :func:`overparam.engine.loop.fit` (e.g. a plateau stop)
+    impl : Adam's implementation (:func:`overparam.engine.optim.make_optimizer`; ``"fused"``:
+        one kernel per tensor, the same update)
 
     Returns
     -------
@@ -296,7 +298,7 @@ def fit_bend(arch, a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], X: torc
         pts = path_point(a, b, t, kind, ps)
         return _member_ce(apply(pts, X[idx]), y[idx])
 
-    opt = make_optimizer(params, "adam", lr)
+    opt = make_optimizer(params, "adam", lr, impl=impl)
     res = fit(params, loss, batches, opt, steps, grad_masks=masks, callbacks=callbacks, label=label)
     return res.params
 

