@@ -14,9 +14,12 @@ RUN = Run("smoke", torch.device("cpu"), 0)
 
 
 def test_profiles_validate_their_knobs():
-    for prof in ("smoke", "quick", "full"):
+    for prof in ("smoke", "quick", "long", "full"):
         cfg = ch.PROFILES[prof]
         assert cfg.matched_cells()
+    long = ch.PROFILES["long"]   # widths 1 to 1024 at three N (the sqrt(N) test's range)
+    assert long.widths[0] == 1 and long.widths[-1] >= 1024 and len(long.n_trains) >= 3
+    assert len(long.matched_cells()) >= 2 * (len(long.n_trains) - 1)
     with pytest.raises(ValueError, match="n_pairs"):
         resolve_profile(ch.PROFILES, "quick", n_pairs=1)
     with pytest.raises(ValueError, match="n_trains"):
@@ -45,6 +48,12 @@ def test_width_needed_interpolates_in_log_width_and_censors_as_bounds():
     assert K.width_needed_bounds(widths, [1, 0.2, 0.05, np.nan], tol)[0] == pytest.approx(want)
     both = K.width_needed(widths, np.array([b, b * 10]), tol)
     assert both[0] == pytest.approx(want) and both[1] > both[0]
+    # a flat path between two dead narrow networks does not count: the crossing follows the
+    # last width above tol (a width-1 pair at barrier 0 before width 4 at 1.0)
+    dead = [0.0, 1.0, 0.2, 0.05, 0.01]
+    assert K.width_needed([1] + widths, dead, tol) == pytest.approx(want)
+    assert K.width_needed_bounds([1] + widths, [0.0, 0.05, 0.01, 0.01, 0.0], tol) == (0.0, 0.0)   # w* = 1
+    assert K.width_needed_bounds(widths, [0.01, 1.0, 0.01, 1.0], tol) == (5.0, np.inf)       # fails at the widest
 
 
 def test_slope_bounds_cover_every_slope_in_the_box():

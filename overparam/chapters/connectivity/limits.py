@@ -31,6 +31,7 @@ LIMITS = {
 }
 
 F32 = 4
+F64 = 8
 STATE = 4           # parameter, gradient, Adam's two moments
 ACT = 3             # activations kept for backward, their gradients, a temporary
 N_TEST, D, C = 1000, 40, 10     # MNIST-1D's test set, input size, classes
@@ -42,8 +43,9 @@ def _cell(nets: int, pairs: int, arch: models.Arch, n: int, cfg: ConnectivityCon
     P = arch.n_params
     train = F32 * nets * (STATE * P + ACT * units * cfg.batch_size)
     bends = F32 * pairs * (STATE * P + ACT * units * min(cfg.batch_size, n))
-    # evaluating a network (a path point, a dropout half) on the N + 1,000 examples
-    evaluate = F32 * nets * units * (n + N_TEST)
+    # scanning a path: one N's pairs times n_points networks as one stack, on chunks of at
+    # most 2,048 examples (the N training, then the 1,000 test examples)
+    evaluate = F32 * cfg.n_pairs * cfg.n_points * (P + units * min(max(n, N_TEST), 2048))
     # activation matching: per-layer correlations of a pair on the N inputs
     match = F32 * (2 * n * units + 2 * max(arch.widths) ** 2)
     return train + bends + max(evaluate, match)
@@ -58,9 +60,9 @@ def estimate_cost(cfg: ConnectivityConfig) -> int:
     w = max(cfg.widths)
     n = max(cfg.n_trains)
     nets = I * Pn * 2 + (Pn if cfg.same_start else 0)     # the widest width's stack
-    per_net = 3 if cfg.same_start else 2
+    # one width's stack lives until its paths are scanned; the grid keeps only curves
     grid = _cell(nets, I * Pn, models.Arch("mlp", (w, w), D, C), n, cfg)
-    kept = F32 * len(cfg.n_trains) * J * Pn * per_net * models.Arch("mlp", (w, w), D, C).n_params
+    kept = F64 * len(cfg.n_trains) * J * Pn * (5 * 4 * cfg.n_points + 2)
     extractor = models.Arch("mlp", (cfg.feature_dim,), D, C)
     feat = (F32 * STATE * extractor.n_params
             + F32 * len(cfg.feature_steps) * (4000 + N_TEST) * cfg.feature_dim

@@ -115,13 +115,16 @@ PROFILES = {
     # <= 45 s on one CPU thread; a stack stops once every member's loss has plateaued (the
     # widest stacks at about half of ``steps``: training past the plateau changed no verdict)
     "quick": ConnectivityConfig(stop_on_plateau=True),
-    # one CPU thread: widths to 512 (above 128 at the largest N only), three N to 1024, every
-    # network and curve trained until its loss plateaus (at most steps / curve_steps), pairs
-    # from the power calculation (calibration.replicates_for_power: dropout needs 6). Width
-    # 1024 did not fit: its 18 networks and 6 bends alone take about 8 min of one core
-    "long": ConnectivityConfig(n_trains=(64, 256, 1024), widths=(4, 8, 16, 32, 64, 128, 256, 512),
+    # one CPU thread: widths 1 to 1024 (above 128 at the largest N only; widths 1 and 2 so
+    # that a pair connected at width 4 still gives a width needed, not only a bound), three N
+    # to 1024, every network and curve trained until its loss plateaus (at most steps /
+    # curve_steps), pairs from the power calculation (calibration.replicates_for_power:
+    # dropout needs 6). Width 1024 fits since the stacks train with torch's fused Adam (one
+    # kernel per tensor: the per-member stacked Adam took 3/4 of a width-1024 step)
+    "long": ConnectivityConfig(n_trains=(64, 256, 1024),
+                               widths=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
                                narrow_max=128, n_pairs=6, steps=3000, curve_steps=3000, stop_on_plateau=True,
-                               min_steps=400, feature_widths=(4, 8, 16, 32, 64), feature_dim=128,
+                               min_steps=400, feature_widths=(1, 2, 4, 8, 16, 32, 64), feature_dim=128,
                                feature_steps=(0, 2000), probe_steps=800, dropout_draws=16),
     # one GPU: more sizes, widths up to 256, 8 pairs, longer training
     "full": ConnectivityConfig(n_trains=(250, 1000, 4000), widths=(4, 8, 16, 32, 64, 128, 256),

@@ -32,14 +32,18 @@ FRANKLE = "Frankle et al. 2020 (chapter 7's instability)"
 
 
 def width_needed_bounds(widths, barriers, tol: float = TOL) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds (lo, hi) on log2 of the width where a barrier-vs-width curve first falls to ``tol``.
+    """Bounds (lo, hi) on log2 of the width from which on a barrier-vs-width curve stays at or
+    below ``tol``.
 
     ``barriers`` (..., J) over increasing ``widths`` (J,); NaN entries are widths not
-    trained (skipped). Between the last width above ``tol`` and the first at or below it,
-    log barrier is interpolated linearly in log2 width: lo = hi = that value. Where the
-    narrowest trained width already connects, the width needed is at most it:
-    lo = 0 (a width of 1), hi = log2 of it. Where no trained width connects, it is at least
-    the widest: lo = log2 of it, hi = inf. Censored crossings are bounds, never guesses.
+    trained (skipped). The crossing lies after the *last* trained width above ``tol``:
+    between it and the next trained width, log barrier is interpolated linearly in log2
+    width, lo = hi = that value. A narrow width below ``tol`` before a wider one above it
+    does not count (two dead width-1 networks both predict the class frequencies: a flat
+    path between two non-solutions). Where every trained width connects, the width needed
+    is at most the narrowest: lo = 0 (a width of 1), hi = log2 of it (lo = hi = 0 when the
+    narrowest is 1). Where the widest trained width does not connect, it is at least the
+    widest: lo = log2 of it, hi = inf. Censored crossings are bounds, never guesses.
 
     Introduced in: Chapter 8
     """
@@ -52,14 +56,14 @@ def width_needed_bounds(widths, barriers, tol: float = TOL) -> tuple[np.ndarray,
         ok = np.nonzero(np.isfinite(row))[0]
         if not len(ok):
             continue
-        hit = ok[row[ok] <= lt]
-        if not len(hit):
-            lo[r], hi[r] = x[ok[-1]], np.inf
-        elif hit[0] == ok[0]:
+        fail = ok[row[ok] > lt]
+        if not len(fail):
             lo[r], hi[r] = 0.0, x[ok[0]]
+        elif fail[-1] == ok[-1]:
+            lo[r], hi[r] = x[ok[-1]], np.inf
         else:
-            j = hit[0]
-            i = ok[ok < j][-1]
+            i = fail[-1]
+            j = ok[ok > i][0]
             lo[r] = hi[r] = x[i] + (lt - row[i]) / (row[j] - row[i]) * (x[j] - x[i])
     return lo.reshape(b.shape[:-1]), hi.reshape(b.shape[:-1])
 
@@ -161,17 +165,20 @@ def grid_arms(grid: GridResult, cells=None, arms=("ends", "bezier")) -> dict:
 
 
 def crossing_cells(grid: GridResult, tol: float = TOL) -> list:
-    """The (i, j) cells a width needed is read from: for every N and pair, the first trained
-    width whose curve barrier is <= ``tol`` and the trained width before it (or the widest
-    trained width when none connects)."""
+    """The (i, j) cells a width needed is read from (:func:`width_needed_bounds`): for every
+    N and pair, the last trained width whose curve barrier is above ``tol`` and the trained
+    width after it (the narrowest trained width when every width connects, the widest when
+    the widest does not)."""
     b = grid.barrier("bezier")
     cells = set()
     for i in range(b.shape[0]):
         ok = np.nonzero(grid.trained[i])[0]
         for k in range(b.shape[2]):
-            hit = [j for j in ok if b[i, j, k] <= tol]
-            j = hit[0] if hit else ok[-1]
-            cells.update({(i, j)} | ({(i, int(ok[ok < j][-1]))} if (ok < j).any() else set()))
+            fail = [j for j in ok if not b[i, j, k] <= tol]
+            if not fail:
+                cells.add((i, int(ok[0])))
+                continue
+            cells.update({(i, int(fail[-1]))} | ({(i, int(ok[ok > fail[-1]][0]))} if (ok > fail[-1]).any() else set()))
     return sorted(cells)
 
 
@@ -386,13 +393,13 @@ RULES = RuleBook([
          _sim("same", 0.0, 2.0, 0.82, f"effect {_CHANCE}"), footing=FOOTING),
 ], replicates=lambda cfg: cfg.n_pairs, footing_share=FOOTING_SHARE, scale_notes={
     **{k: "quick trains 1500 steps, which leaves narrow networks and curves still improving (under-trained); "
-          "long trains each until its loss plateaus, but there some pairs connect already at the narrowest "
-          "width at the smallest N, so their width needed is only bounded and the exponent's bounds widen"
+          "long trains each until its loss plateaus, on widths 1 to 1024 (at width 4 some pairs of the "
+          "smallest N connect already: the narrow widths turn that bound into a crossing)"
        for k in ("sqrt", "grows", "features", "tradeoff")},
     "same": "quick: the narrow one-start networks are still improving at 1500 steps (under-trained); long "
             "trains them to a plateau",
-    "entezari": "the aligned straight-line barrier falls with width: quick's widest is 32, long's 512, where it "
-                "reaches about the 0.1-nat threshold",
+    "entezari": "the aligned straight-line barrier falls with width: quick's widest is 32, long's 1024 (at 512 "
+                "it was about the 0.1-nat threshold)",
 }, not_tested=[
     ("the condition is *provably* milder than dropout stability", "a theorem; the table measures the comparison on trained pairs"),
     ("the paper's own condition for connecting two points, computed on the trained networks",
