@@ -330,3 +330,25 @@ def test_smoke_run_paths_share_their_ends_and_the_table_is_complete():
     np.testing.assert_allclose(feat.barrier[0], grid.barrier("bezier")[-1])
     table = ch.claims(ch.ConnectivityResults(grid, feat, cfg), RUN)
     assert [c.claim for c in table.claims] == list(K.TEXT.values())
+
+
+def test_every_width_connecting_gives_bounds_and_strict_json():
+    """A grid where every width already connects at every N (widths 4..256, N to 1024):
+    the width needed is censored below at every N, so the width rows rest on bounds
+    (inconclusive, with a why) and the claims file holds no NaN."""
+    import json
+    W = (4, 8, 16, 32, 64, 128, 256)
+    rng = np.random.default_rng(0)
+    bez = 0.01 + 0.01 * rng.random((3, len(W), 4))
+    g = _grid(bez, bez + 2 + rng.random(bez.shape), 0.02 + 0.01 * rng.random(bez.shape),
+              bez + 0.5 * rng.random(bez.shape), n_trains=(64, 256, 1024), widths=W)
+    res = ch.ConnectivityResults(g, _features(0.01 + 0.01 * rng.random((3, 4, 4))), ch.PROFILES["quick"])
+    m = K.measure(res)
+    lo, hi = m["grows"].value
+    assert np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)
+    text = ch.claims(res, RUN).to_json()
+    assert "NaN" not in text and "Infinity" not in text
+    rows = {r["key"]: r for r in json.loads(text)}
+    for key in ("sqrt", "grows", "features"):
+        assert rows[key]["verdict"] == C.INCONCLUSIVE and "censored" in rows[key]["why"], key
+    assert rows["path"]["verdict"] == C.REPRODUCED
