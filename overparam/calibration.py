@@ -22,11 +22,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-from .claims import EXACT, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS, Rule, RuleBook
+from .claims import (EXACT, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS, Above, AllOf, Below, Near, Rule,
+                     RuleBook, judge_all)
+from .stats import estimates_of
 
 #: A rule may call "no effect" "reproduced" in at most this share of draws.
 MAX_NULL_RATE = 0.05
@@ -64,33 +66,86 @@ def replicates_of(rule: Rule, book: RuleBook, cfg) -> int:
     return int((rule.sim.replicates or book.replicates)(cfg))
 
 
+def judge_many(judge, ms: Sequence) -> tuple[list[str], np.ndarray]:
+    """The verdicts and estimate means of ``judge`` on every measurement of ``ms``.
+
+    The same as ``[judge(m) for m in ms]``, computed at once where that is possible:
+
+    - a judge that offers ``judge.many(ms) -> (verdicts, means)`` (a chapter's judge whose
+      cost lies in per-measurement picks, e.g. a jackknife; :class:`~overparam.claims.Custom`
+      carries one as ``many=``) is asked for all of them;
+    - :class:`~overparam.claims.Above`, :class:`~overparam.claims.Below` and
+      :class:`~overparam.claims.Near` on the estimators of :mod:`overparam.stats` judge the
+      arrays of :func:`overparam.stats.estimates_of`; :class:`~overparam.claims.AllOf` by parts;
+    - any other judge is called once per measurement.
+
+    ``tests/test_rules.py`` checks, for every chapter's rule, that this path gives the verdicts
+    and estimates of one call per measurement.
+    """
+    many = getattr(judge, "many", None)
+    if callable(many):
+        verdicts, means = many(ms)
+        return list(verdicts), np.asarray(means, dtype=float)
+    found = _builtin_many(judge, ms)
+    if found is not None:
+        return found
+    js = [judge(m) for m in ms]
+    return [j.verdict for j in js], np.array([j.estimate.mean for j in js], dtype=float)
+
+
+def _builtin_many(judge, ms):
+    """:func:`judge_many` for the rule form's own judges; None where it does not apply."""
+    kind = type(judge)
+    if kind is AllOf:
+        if any(len(m) != len(judge.parts) for m in ms):
+            return None
+        parts = [judge_many(p, [m[i] for m in ms]) for i, p in enumerate(judge.parts)]
+        verdicts = [judge_all(vs) for vs in zip(*(v for v, _ in parts))]
+        return verdicts, parts[judge.shown][1]
+    if kind not in (Above, Below, Near):
+        return None
+    est = estimates_of(judge.estimate, ms)
+    if est is None:
+        return None
+    mean, low, high, n = est
+    usable = (n >= 2) & np.isfinite(mean) & np.isfinite(low) & np.isfinite(high)
+    if kind is Near:
+        lo, hi = judge.target - judge.tol, judge.target + judge.tol
+        yes, no = (lo <= low) & (high <= hi), (high < lo) | (low > hi)
+    elif kind is Above:
+        yes, no = low > judge.threshold, high <= judge.threshold
+    else:   # judge_below: the interval flipped, judged above the flipped threshold
+        yes, no = -high > -judge.threshold, -low <= -judge.threshold
+    verdicts = np.where(~usable, INCONCLUSIVE, np.where(yes, REPRODUCED, np.where(no, NOT_REPRODUCED, INCONCLUSIVE)))
+    return verdicts.tolist(), np.asarray(mean, dtype=float)
+
+
 def calibrate_rule(rule: Rule, book: RuleBook, cfg, chapter: str = "", profile: str = "",
                    draws: int = 1000, seed: int = 0) -> RuleCalibration:
-    """Run ``rule``'s judge on ``draws`` simulated data sets of each kind at ``cfg``'s size."""
+    """Run ``rule``'s judge on ``draws`` simulated data sets of each kind at ``cfg``'s size.
+
+    The data sets of a kind are drawn first, in order from one generator (judges are pure
+    functions, so this is the sequence of drawing and judging one at a time), then judged
+    together by :func:`judge_many`.
+    """
     if rule.exact:
         raise ValueError(f"rule {rule.key!r} is exact: nothing to calibrate")
     rng = np.random.default_rng(seed)
     counts: dict[str, int] = {}
     n = replicates_of(rule, book, cfg)
 
-    def run(sampler, keep=None) -> float:
-        hits = 0
-        for _ in range(draws):
-            j = rule.judge(sampler(rng, n, cfg))
-            if j.verdict not in VERDICTS or j.verdict == EXACT:
-                raise ValueError(f"{rule.key!r}: the rule returned {j.verdict!r}")
-            counts[j.verdict] = counts.get(j.verdict, 0) + 1
-            hits += j.verdict == REPRODUCED
-            if keep is not None:
-                keep.append(j.estimate.mean)
-        return hits / draws
+    def run(sampler) -> tuple[float, np.ndarray]:
+        verdicts, means = judge_many(rule.judge, [sampler(rng, n, cfg) for _ in range(draws)])
+        for v in verdicts:
+            if v not in VERDICTS or v == EXACT:
+                raise ValueError(f"{rule.key!r}: the rule returned {v!r}")
+            counts[v] = counts.get(v, 0) + 1
+        return sum(v == REPRODUCED for v in verdicts) / draws, means
 
-    null_means: list[float] = []
-    null_rate = run(rule.sim.null, null_means)
-    power = run(rule.sim.effect)
-    against = run(rule.sim.against)
+    null_rate, x = run(rule.sim.null)
+    power = run(rule.sim.effect)[0]
+    against = run(rule.sim.against)[0]
     reached = {v: counts.get(v, 0) / (3 * draws) for v in VERDICTS if v != EXACT}
-    x = np.asarray(null_means, float)
     x = x[np.isfinite(x)]
     edges = getattr(rule.judge, "edges", ())
     if len(x) < 2 or not edges:
@@ -113,8 +168,8 @@ def power_at(rule: Rule, book: RuleBook, cfg, draws: int = 400, seed: int = 0) -
     """Share of the rule's effect draws judged "reproduced" at ``cfg``'s size."""
     rng = np.random.default_rng(seed)
     n = replicates_of(rule, book, cfg)
-    return float(np.mean([rule.judge(rule.sim.effect(rng, n, cfg)).verdict == REPRODUCED
-                          for _ in range(draws)]))
+    verdicts = judge_many(rule.judge, [rule.sim.effect(rng, n, cfg) for _ in range(draws)])[0]
+    return float(np.mean([v == REPRODUCED for v in verdicts]))
 
 
 def replicates_for_power(rule: Rule, book: RuleBook, with_n, ns=range(2, 65),

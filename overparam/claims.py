@@ -309,10 +309,12 @@ class AllOf:
 @dataclass(frozen=True)
 class Custom:
     """A judge written by the chapter: ``fn(m) -> Judgement``; ``edges`` where the null of
-    its estimate sits (the threshold(s) its verdict turns on)."""
+    its estimate sits (the threshold(s) its verdict turns on); optional ``many(ms) ->
+    (verdicts, means)``, ``fn`` on many at once (:func:`overparam.calibration.judge_many`)."""
 
     fn: Callable[[Any], Judgement]
     edges: tuple = ()
+    many: Callable[[Sequence], tuple] | None = None
 
     def __call__(self, m) -> Judgement:
         return self.fn(m)

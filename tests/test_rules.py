@@ -16,7 +16,7 @@ from overparam import claims as C
 from overparam.adequacy import CONVERGED, SAME_STEPS, TrainState
 from overparam.book.rules import chapter_rules
 from overparam.calibration import (MAX_AGAINST_RATE, MAX_NULL_OFFSET, MAX_NULL_RATE, TARGET_POWER,
-                                   calibrate_rule, normal, normal_pair)
+                                   _builtin_many, calibrate_rule, judge_many, normal, normal_pair, replicates_of)
 from overparam.config import Run
 
 BOOKS = chapter_rules()
@@ -174,6 +174,61 @@ def test_every_rule_is_calibrated(chapter, profile, rule):
     assert cal.unreachable == [], f"never says {cal.unreachable}"
     if profile == "long" and profile not in rule.off_at:
         assert cal.power >= TARGET_POWER, f"power {cal.power:.0%} at long ({cal.n} replicates)"
+
+
+def _has_fast_path(rule) -> bool:
+    return callable(getattr(rule.judge, "many", None)) or type(rule.judge) in (C.Above, C.Below, C.Near, C.AllOf)
+
+
+FAST = [c for c in CASES if _has_fast_path(c[2])]
+
+
+@pytest.mark.parametrize("chapter, profile, rule", FAST, ids=[f"{c}:{p}:{r.key}" for c, p, r in FAST])
+def test_judging_many_draws_at_once_gives_each_draws_own_verdict(chapter, profile, rule):
+    """The calibration judges a kind's draws together (a judge's ``many``, the rule form's
+    array path): the same verdicts and estimates, bit for bit, as one call per draw."""
+    cr = _BY_NAME[chapter]
+    cfg = cr.profiles[profile]
+    n = replicates_of(rule, cr.book, cfg)
+    for kind in ("null", "effect", "against"):
+        rng = np.random.default_rng(7)
+        ms = [getattr(rule.sim, kind)(rng, n, cfg) for _ in range(40)]
+        verdicts, means = judge_many(rule.judge, ms)
+        one = [rule.judge(m) for m in ms]
+        assert verdicts == [j.verdict for j in one], kind
+        np.testing.assert_array_equal(means, [j.estimate.mean for j in one], err_msg=kind)
+
+
+def test_the_array_path_covers_every_estimate_and_falls_back_where_it_cannot():
+    """Above / Below / Near on mean_of, paired, welch and proportion, across the whole range
+    of verdicts (NaN, one replicate, zero spread included); ragged data and other estimators
+    fall back to one call per draw."""
+    rng = np.random.default_rng(3)
+    one = [rng.normal(rng.choice([-2.0, 0.0, 2.0]), 1.0, 6) for _ in range(300)]
+    one[0][2] = np.nan
+    one[1][:] = 0.5
+    pairs = [(a, rng.normal(0.0, 1.0, 6)) for a in one]
+    cells = [rng.random((40, 50)) < p for p in rng.uniform(0, 0.2, 300)]
+    cases = [(C.Above(0.0), one), (C.Below(0.5), one), (C.Near(0.0, 1.0), one), (C.Above(0.0, C.paired), pairs),
+             (C.Below(0.0, C.welch), pairs), (C.Near(2.0, 2.0, C.welch), pairs), (C.Below(0.1, C.proportion), cells),
+             (C.Above(0.0), [x[:1] for x in one]),
+             (C.AllOf((C.Above(0.0), C.Below(0.0, C.welch)), shown=1), list(zip(one, pairs)))]
+    for judge, ms in cases:
+        assert _builtin_many(judge, ms) is not None
+        verdicts, means = judge_many(judge, ms)
+        js = [judge(m) for m in ms]
+        assert verdicts == [j.verdict for j in js], judge
+        np.testing.assert_array_equal(means, [j.estimate.mean for j in js])
+        assert len(set(verdicts)) >= (1 if len(ms[0]) == 1 else 3), judge
+    assert _builtin_many(C.Above(0.0), [np.zeros(3), np.zeros(4)]) is None
+    assert _builtin_many(C.Above(0.0, lambda m: C.mean_of(m)), one) is None
+    calls = []
+
+    def many(ms):
+        calls.append(len(ms))
+        return [C.INCONCLUSIVE] * len(ms), np.zeros(len(ms))
+    assert judge_many(C.Custom(lambda m: None, (0.0,), many=many), one)[0] == [C.INCONCLUSIVE] * 300
+    assert calls == [300]
 
 
 def test_a_single_replicate_or_a_nan_is_inconclusive_never_reproduced():
