@@ -131,9 +131,15 @@ def test_tiny_sweeps_resume_and_give_judged_claims(tmp_path):
     assert rl.train_err.shape == (S, 1) and ts.train_err.shape == (S, len(cfg.student_widths))
     rf = dd.random_features_sweep(cfg.rf_n_train, cfg.rf_d, n_ratios=cfg.rf_n_ratios, n_seeds=3)
     ls = dd.linear_system_sweep(cfg.ls_rows, n_seeds=3)
-    res = dd.DoubleDescentResults(cfg, rf, ls, sw, emc=emc, samples=ss, random_labels=rl, teacher=ts)
+    # the generalization probes read the sweep's stored parameters (reloaded with the points)
+    np.testing.assert_array_equal(again.params[-1][0].numpy(), sw.params[-1][0].numpy())
+    pr = dd.generalization_probes(cfg, again, store=store, log=None)
+    assert pr.sensitivity.shape == (S, W) and np.isfinite(pr.sensitivity).all() and (pr.sensitivity > 0).all()
+    assert np.isfinite(pr.sharpness).all() and pr.decay.test_err_decay.shape == (S,)
+    res = dd.DoubleDescentResults(cfg, rf, ls, sw, emc=emc, samples=ss, random_labels=rl, teacher=ts,
+                                  probes=pr)
     table = dd.claims(res, config.Run("smoke", torch.device("cpu"), 0))
-    assert len(table.claims) == 16 and table.not_tested
+    assert len(table.claims) == 20 and table.not_tested
     for c in table.claims:  # every row: a verdict backed by its interval
         assert c.profile == "smoke"
         if c.verdict in (claims.REPRODUCED, claims.NOT_REPRODUCED):
@@ -403,3 +409,120 @@ def test_source_thresholds_are_pinned():
     assert dd.RULES["rf_peak"].judge.target == 0.0 and dd.RULES["rf_peak"].judge.tol == 0.5
     assert dd.RULES["emc_at_peak"].judge.edges == (-0.5, 0.5)
     assert dd.RULES["zero_train_error"].judge.threshold == dd.PROFILES["quick"].interp_tol == 0.01
+
+
+# --------------------------------------------------------------------------- generalization probes
+
+
+def test_sensitivity_and_loss_rise_know_their_answers():
+    """A network that ignores its input has sensitivity 0; scaling the first layer up makes
+    the function steeper; a zero perturbation raises no loss and the weights come back."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    X, y = torch.randn(50, 6), torch.randint(0, 3, (50,))
+    flat = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    with torch.no_grad():
+        flat[0].weight.zero_()
+    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    assert dd.input_sensitivity(flat, X, g()) == pytest.approx(0.0, abs=1e-9)
+    s1 = dd.input_sensitivity(net, X, g())
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+    assert dd.input_sensitivity(net.float(), X, g()) > s1 > 0
+    before = [p.detach().clone() for p in net.float().parameters()]
+    assert dd.perturbed_loss_rise(net, X, y, 0.0, g()) == pytest.approx(0.0, abs=1e-6)
+    assert dd.perturbed_loss_rise(net, X, y, 0.5, g()) != 0.0
+    for p, q in zip(net.parameters(), before):
+        assert torch.equal(p, q)
+
+
+def test_held_out_peaks_pick_on_the_other_seeds():
+    e = np.full((3, 6), 0.4)
+    e[:, 3] = 0.5
+    e[0, 2] = 5.0  # seed 0's own bump at index 2 cannot move its own pick
+    assert list(dd.held_out_peaks(e)) == [3, 2, 2]
+
+
+def _probes(sens, sharp, plain, decay):
+    S = len(plain)
+    curve = np.zeros((S, 3))
+    arm = dd.WeightDecayArm(np.full(S, 32), np.asarray(plain, float), np.asarray(decay, float),
+                            curve, curve, np.zeros(S), np.zeros(S), 1e-3, 0.0)
+    return dd.GeneralizationProbes(np.asarray(sens, float), np.asarray(sharp, float), 0.1, arm, 0.0)
+
+
+@pytest.mark.parametrize("key", ["smoother_wide", "flat_wide", "decay_helps"])
+def test_probe_rows_read_peak_and_widest_the_right_way_round(key):
+    """Through measure(): a probe higher at the held-out peak (index 2) than at the widest
+    width is reproduced, the mirror not reproduced; weight decay read as plain minus decay."""
+    rng = np.random.default_rng(3)
+    S = 6
+    test = np.array([[0.5, 0.4, 0.48, 0.42]] * S) + rng.normal(0, 0.003, (S, 4))
+    sw = _synthetic_sweep(np.zeros((S, 4)), test)
+    up = np.array([1.0, 1.0, 2.0, 1.0]) + rng.normal(0, 0.05, (S, 4))
+    down = np.array([1.0, 1.0, 1.0, 2.0]) + rng.normal(0, 0.05, (S, 4))
+    plain, decayed = rng.normal(0.45, 0.005, S), rng.normal(0.40, 0.005, S)
+    cfg, rf = dd.PROFILES["smoke"], dd.random_features_sweep(20, 5, n_ratios=8, n_seeds=3)
+
+    def row(pr):
+        t = dd.claims(dd.DoubleDescentResults(cfg, rf, None, sw, probes=pr), config.Run("smoke", torch.device("cpu"), 0))
+        return next(c for c in t.claims if c.key == key)
+    assert row(_probes(up, up, plain, decayed)).verdict == claims.REPRODUCED
+    assert row(_probes(down, down, decayed, plain)).verdict == claims.NOT_REPRODUCED
+
+
+def test_min_norm_row_compares_the_square_system_with_its_neighbours():
+    ls = dd.linear_system_sweep(12, max_ratio=3, n_seeds=8)
+    m = dd.measure(dd.DoubleDescentResults(dd.PROFILES["smoke"], dd.random_features_sweep(20, 5, n_ratios=8, n_seeds=3),
+                                           ls, _synthetic_sweep(np.zeros((3, 4)), np.full((3, 4), 0.4))))
+    v = m["min_norm_square"].value
+    lg = np.log(ls.norm)
+    np.testing.assert_allclose(v, lg[:, 11] - np.maximum(lg[:, 5], lg[:, 23]))
+    assert dd.RULES["min_norm_square"].judge(v).verdict == claims.REPRODUCED
+    assert dd.RULES["min_norm_square"].judge(-v).verdict == claims.NOT_REPRODUCED
+
+
+def test_train_grid_keeps_parameters_through_the_store(tmp_path):
+    from overparam.engine.sweep import Member, TrainConfig, TrainData, train_grid
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(40, 5, generator=g), torch.randint(0, 3, (40,), generator=g)
+    data = TrainData(X, y, X[:10], y[:10], 3, key="toy")
+    mem = [Member(4, seed=1), Member(8, seed=2)]
+    tc = TrainConfig(epochs=2, batch_size=10)
+    store = ResultStore(tmp_path)
+    plain = train_grid(mem, data, tc, store=store, log=None)           # stored without parameters
+    assert plain.params is None
+    a = train_grid(mem, data, tc, store=store, log=None, keep_params=True)
+    assert a.modes != ["stored", "stored"]                            # retrained to have them
+    b = train_grid(mem, data, tc, store=store, log=None, keep_params=True)
+    assert b.modes == ["stored", "stored"]
+    for pa, pb in zip(a.params, b.params):
+        assert [tuple(t.shape) for t in pa] == [tuple(t.shape) for t in pb]
+        assert all(torch.equal(x, y) for x, y in zip(pa, pb))
+
+
+@pytest.mark.parametrize("key", ["peak_exists", "second_descent", "peak_grows", "smoother_wide", "flat_wide"])
+def test_batch_form_of_a_judge_equals_its_one_draw_form(key):
+    """The vectorized batch form (calibration) gives each draw's estimate of the judge."""
+    rule, cfg = dd.RULES[key], dd.PROFILES["long"]
+    n, rng = dd.RULES.replicates(cfg), np.random.default_rng(5)
+    draws = [rule.sim.effect(rng, n, cfg) for _ in range(6)] + [rule.sim.against(rng, n, cfg) for _ in range(6)]
+    one = np.array([[j.estimate.mean, j.estimate.low, j.estimate.high] for j in map(rule.judge, draws)]).T
+    if key == "peak_exists" or key == "second_descent":
+        batched = (np.stack([m[0] for m in draws]), draws[0][1])
+    else:
+        batched = (tuple(np.stack([m[0][i] for m in draws]) for i in (0, 1)), draws[0][1])
+    np.testing.assert_allclose(np.array(rule.judge.fn.batch(batched)), one)
+
+
+def test_vectorized_crossfit_equals_the_loop_over_seeds():
+    """crossfit_batch + jackknife_batch give crossfit_estimate's numbers (picks redone per
+    left-out seed) on curves whose picks differ from seed to seed."""
+    rng = np.random.default_rng(11)
+    c = rng.normal(0, 1, (7, 5))
+    choose = lambda mc: int(np.argmax(mc))  # noqa: E731
+    loop = dd.crossfit_estimate(lambda idx: dd.crossfit(c[idx], choose, lambda e, p: e[p]), 7)
+    vals, _, jack = rules.crossfit_batch(c[None], lambda mc: mc.argmax(-1)[..., None],
+                                         lambda e, p: np.take_along_axis(e, p, -1)[..., 0])
+    theta, low, high = rules.jackknife_batch(vals, jack)
+    assert (theta[0], low[0], high[0]) == pytest.approx((loop.mean, loop.low, loop.high))

@@ -230,6 +230,8 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
     chunk_size : members per chunk (the unit of resumption)
     on_chunk : called with the number of chunks done after each one (tests use it to
         simulate an interruption)
+    keep_params (in ``engine``) : also store and return each member's trained parameters; a
+        stored point saved without them is retrained
     backend : "local" | "ray" | :class:`~overparam.engine.distributed.RayBackend`: with Ray,
         each chunk is one task on a worker (the same :func:`train_ensemble` call, so the
         same numbers) and is saved here as it comes back; chunks that fail after their
@@ -249,18 +251,25 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
     check_positive("chunk_size", chunk_size, integer=True)
     say = log or (lambda s: None)
     M = len(members)
-    out = EnsembleResult.blank(members, cfg, len(datas[0].X_test), datas[0].n_classes, keep_probs)
+    keep_params = bool(engine.get("keep_params"))
+    out = EnsembleResult.blank(members, cfg, len(datas[0].X_test), datas[0].n_classes, keep_probs,
+                               keep_params)
     out.modes = ["stored"] * M
     keys = [member_key(m, datas[m.data], cfg, keep_probs) if store is not None else "" for m in members]
     todo = []
     for i, m in enumerate(members):
         got = store.get(keys[i]) if store is not None else None  # None: absent, stale or corrupt
+        if got is not None and keep_params and "param_0" not in got[0]:
+            got = None  # stored without its parameters: retrained to have them
         if got is not None:
             arrays, meta = got
             for k in CURVES:
                 out.curves[k][i] = arrays[k]
             if keep_probs:
                 out.test_probs[i] = arrays["test_probs"]
+            if keep_params:
+                out.params[i] = [torch.from_numpy(arrays[f"param_{k}"]) for k in range(len(arrays))
+                                 if f"param_{k}" in arrays]
             if meta.get("diverged_epoch") is not None:
                 out.diverged[m.label()] = meta["diverged_epoch"]
             out.steps[i], out.met[i] = meta.get("steps", -1), meta.get("met", False)
@@ -290,6 +299,8 @@ def train_grid(members: Sequence[Member], datas: TrainData | Sequence[TrainData]
                 arrays["epochs"] = r.epochs
                 if keep_probs:
                     arrays["test_probs"] = r.test_probs[j]
+                if keep_params:
+                    arrays.update({f"param_{k}": t.numpy() for k, t in enumerate(r.params[j])})
                 store.save(keys[i], arrays, {"member": dataclasses.asdict(members[i]), "data": datas[members[i].data].key,
                                              "train": dataclasses.asdict(cfg), "mode": r.modes[j],
                                              "diverged_epoch": r.diverged.get(lab),

@@ -91,6 +91,8 @@ class WidthSweep:
     n_train : int
     diverged : dict – member label -> epoch (empty when all finite)
     arch : str
+    params : list (K*S*W, in (noise, seed, width) order) of each member's trained
+        parameters, or None
     """
 
     widths: np.ndarray
@@ -109,6 +111,7 @@ class WidthSweep:
     n_train: int
     diverged: dict
     arch: str = "mlp"
+    params: list | None = None
 
 
 def n_params_mlp(width: int, depth: int = 1, d: int = 40, n_classes: int = 10) -> int:
@@ -149,7 +152,7 @@ def width_sweep(cfg: DoubleDescentConfig, *, seed: int = 0, device: torch.device
                       name=f"{arch} w={w} noise={nz:g} seed={s}")
                for nz in noises for s in seeds for w in widths]
     r = train_grid(members, datas, cfg.train_config(), store=store, device=device, keep_probs=True,
-                   **_kw(log), **engine)
+                   keep_params=True, **_kw(log), **engine)  # parameters: the generalization probes
     K, S, W = len(noises), len(seeds), len(widths)
 
     def grid(a):
@@ -160,7 +163,7 @@ def width_sweep(cfg: DoubleDescentConfig, *, seed: int = 0, device: torch.device
         np.array(widths), np.array(noises), np.array(seeds), n_par, r.epochs,
         grid(r.final("train_err")), grid(r.final("test_err")), grid(r.final("train_loss")),
         grid(r.final("test_loss")), grid(r.curves["test_err"]), grid(r.curves["train_err"]),
-        grid(r.test_probs), datas[0].y_test.cpu().numpy(), cfg.n_train, dict(r.diverged), arch)
+        grid(r.test_probs), datas[0].y_test.cpu().numpy(), cfg.n_train, dict(r.diverged), arch, r.params)
 
 
 def interpolation_index(train_err: np.ndarray, tol: float) -> int | None:
@@ -202,20 +205,35 @@ def crossing_position(train_err: np.ndarray, tol: float) -> float:
     return (i - 1) + (e[i - 1] - tol) / (e[i - 1] - e[i])
 
 
+def classical_min_indices(curves: np.ndarray) -> np.ndarray:
+    """:func:`classical_min_index` of every curve along the last axis of ``curves`` (..., W)."""
+    m = np.asarray(curves, dtype=float)
+    w = m.shape[-1]
+    start = np.full(m.shape[:-1], min(2, w - 1), dtype=int)
+    if w >= 5:
+        pad = np.concatenate([m[..., :1], m, m[..., -1:]], axis=-1)
+        sm = (pad[..., :-2] + pad[..., 1:-1] + pad[..., 2:]) / 3
+        is_min = (sm[..., 1:-1] <= sm[..., :-2]) & (sm[..., 1:-1] < sm[..., 2:])
+        start = np.where(is_min.any(-1), is_min.argmax(-1) + 1, start)
+    return start
+
+
 def classical_min_index(curve: np.ndarray) -> int:
     """Index of the classical minimum of a mean test-error curve (W,): the first interior
     local minimum of its 3-point moving average (index 2 when there is none).
 
     Introduced in: Chapter 3
     """
-    m = np.asarray(curve, dtype=float)
-    start = min(2, len(m) - 1)
-    if len(m) >= 5:
-        sm = np.convolve(np.pad(m, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-        minima = [i for i in range(1, len(sm) - 1) if sm[i] <= sm[i - 1] and sm[i] < sm[i + 1]]
-        if minima:
-            start = minima[0]
-    return start
+    return int(classical_min_indices(curve))
+
+
+def peak_indices(curves: np.ndarray) -> np.ndarray:
+    """:func:`peak_index` of every curve along the last axis of ``curves`` (..., W): the
+    largest value at or after its classical minimum (the first, on ties)."""
+    m = np.asarray(curves, dtype=float)
+    start = classical_min_indices(m)
+    after = np.arange(m.shape[-1]) >= start[..., None]
+    return np.where(after, m, -np.inf).argmax(-1)
 
 
 def peak_index(test_err: np.ndarray) -> int:
@@ -232,9 +250,7 @@ def peak_index(test_err: np.ndarray) -> int:
     Introduced in: Chapter 3
     """
     m = np.asarray(test_err, dtype=float)
-    m = m.mean(0) if m.ndim == 2 else m
-    start = classical_min_index(m)
-    return start + int(np.argmax(m[start:]))
+    return int(peak_indices(m.mean(0) if m.ndim == 2 else m))
 
 
 def peak_position(curve: np.ndarray) -> float:

@@ -236,3 +236,25 @@ def plot_fits(random: FitResult, teacher: FitResult):
         _tidy_logx(a)
     fig.tight_layout()
     return fig
+
+
+def plot_probes(sw: WidthSweep, probes):
+    """Test error, input sensitivity and the loss rise under weight perturbations vs width
+    (the probed, highest noise level), the widths where the weight-decay arm was trained marked.
+
+    Introduced in: Chapter 3
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    k = len(sw.noises) - 1
+    panels = [(sw.test_err[k], "test error"), (probes.sensitivity, "input sensitivity ||∂p/∂x||"),
+              (probes.sharpness, f"loss rise, weights moved {probes.rel:g} x norm")]
+    for ax, (vals, name) in zip(axes, panels):
+        plot_band(ax, sw.widths, vals, marker="o", ms=3)
+        ax.set(xscale="log", xlabel="hidden units (width)", ylabel=name)
+        _tidy_logx(ax)
+    d = probes.decay
+    axes[0].plot(d.widths, d.test_err_decay, "v", color="C3", label=f"weight decay {d.weight_decay:g}")
+    axes[0].legend(fontsize="small")
+    fig.suptitle(f"{sw.noises[k]:.0%} label noise, {len(sw.seeds)} seeds (mean, 95 % band)")
+    fig.tight_layout()
+    return fig

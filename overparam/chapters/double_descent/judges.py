@@ -8,6 +8,12 @@ a rise positive by construction. Cross-fitted values share their picks, so their
 interval comes from a delete-one-seed jackknife of the whole procedure
 (:func:`crossfit_estimate`), and each judgement names the points picked.
 
+The cross-fitted judges run on a vectorized core (:func:`crossfit_batch`,
+:func:`jackknife_batch`: no Python loop per seed or left-out seed), and each has a batch
+form, ``judge.batch(m)``: the judge's measurement with a leading axis of B data sets on its
+arrays -> (mean, low, high) arrays (B,), the same numbers as judging each data set alone
+(tested); the calibration's boundary search uses it.
+
 Introduced in: Chapter 3
 """
 from __future__ import annotations
@@ -19,7 +25,7 @@ from scipy import stats as _st
 
 from ...claims import INCONCLUSIVE, Judgement, judge_above, judge_near, mean_of, paired
 from ...stats import Estimate
-from .experiments import peak_index
+from .experiments import peak_index, peak_indices
 
 RF_TOL = 0.5         # log2 of N/n at the peak within ±0.5 (a factor 1.4) of the threshold
 RIDGE_MAX = 0.5      # ridge's highest test MSE below half the min-norm peak
@@ -82,6 +88,100 @@ def crossfit_estimate(values: Callable[[np.ndarray], np.ndarray], n_seeds: int) 
     return Estimate(theta, theta - half, theta + half, n_seeds)
 
 
+# --------------------------------------------------------------------------- the vectorized cross-fit
+# The judges below run the cross-fit and its jackknife for a whole batch of data sets at once
+# (leading axis B: one data set when judging a run, many draws when calibrating), with
+# numpy instead of a Python loop per seed and per left-out seed. A pick is made on the mean
+# of the other seeds, rounded to ROUND decimals, so that the way that mean is summed cannot
+# break a tie differently.
+
+ROUND = 12
+
+
+def _others_means(c: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """For curves ``c`` (B, S, *F): the mean of every seed but s, for the first n seeds
+    (B, n, *F), and of every seed but j and s (B, n, n, *F; None when S < 3)."""
+    S = c.shape[1]
+    tot = c.sum(1)
+    loo = np.round((tot[:, None] - c[:, :n]) / (S - 1), ROUND)
+    if S < 3:
+        return loo, None
+    l2o = np.round((tot[:, None, None] - c[:, :n, None] - c[:, None, :n]) / (S - 2), ROUND)
+    return loo, l2o
+
+
+def crossfit_batch(pick_src, choose: Callable, measure: Callable, meas_src=None):
+    """Cross-fitted values of a batch: picks on the other seeds of ``pick_src`` (B, S, *F)
+    (``choose``: mean curves (..., *F) -> picks (..., k) int), values measured on the held-out
+    seed's rows of ``meas_src`` (B, n, *G), n <= S (default ``pick_src``; ``measure``: (rows
+    (..., *G), picks (..., k)) -> values (...)).
+
+    Returns (values (B, n), picks (B, n, k), jackknife values (B, n, n) or None): entry
+    [b, j, s] is seed s's value when seed j is left out of the picks too (j = s unused).
+
+    Introduced in: Chapter 3
+    """
+    c = np.asarray(pick_src, dtype=float)
+    ms = c if meas_src is None else np.asarray(meas_src, dtype=float)
+    B, n = ms.shape[:2]
+    if c.shape[1] < 2:
+        return np.full((B, n), np.nan), None, None
+    loo, l2o = _others_means(c, n)
+    picks = choose(loo)
+    vals = measure(ms, picks)
+    if l2o is None or n < 3:
+        return vals, picks, None
+    jack = measure(np.broadcast_to(ms[:, None], (B, n) + ms.shape[1:]), choose(l2o))
+    return vals, picks, jack
+
+
+def jackknife_batch(vals: np.ndarray, jack: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, low, high) per data set of cross-fitted ``vals`` (B, n) with the
+    delete-one-seed jackknife interval from ``jack`` (B, n, n) (see :func:`crossfit_estimate`);
+    NaN bounds when there is no jackknife (fewer than 3 seeds)."""
+    theta = vals.mean(1)
+    if jack is None:
+        nan = np.full_like(theta, np.nan)
+        return theta, nan, nan
+    n = vals.shape[1]
+    loo = np.where(~np.eye(n, dtype=bool), jack, 0.0).sum(2) / (n - 1)
+    se = np.sqrt((n - 1) / n * ((loo - loo.mean(1, keepdims=True)) ** 2).sum(1))
+    half = float(_st.t.ppf(0.975, n - 1)) * se
+    return theta, theta - half, theta + half
+
+
+def _take(e: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """e[..., idx[..., i]] for each column i of ``idx`` (..., k): (..., k)."""
+    return np.take_along_axis(e, idx, axis=-1)
+
+
+def _interior_peaks(mc: np.ndarray) -> np.ndarray:
+    """:func:`interior_peak` of every mean curve (..., W)."""
+    return np.clip(peak_indices(mc), 1, mc.shape[-1] - 2)
+
+
+def _peak_and_minimum_v(mc):
+    p = _interior_peaks(mc)
+    mn = np.where(np.arange(mc.shape[-1]) < p[..., None], mc, np.inf).argmin(-1)
+    return np.stack([p, mn], -1)
+
+
+def _minimum_before_peak_v(mc):
+    p = np.maximum(peak_indices(mc), 1)
+    return np.where(np.arange(mc.shape[-1]) < p[..., None], mc, np.inf).argmin(-1)[..., None]
+
+
+def _estimate(theta, low, high, n) -> Estimate:
+    return Estimate(float(theta[0]), float(low[0]), float(high[0]), n)
+
+
+def _judged(batch, m, label) -> Judgement:
+    """One data set ``m`` judged through the batch form ``batch`` (its leading axis added)."""
+    (theta, low, high), picks, n = batch(m)
+    e = _estimate(theta, low, high, n)
+    return Judgement(judge_above(e, 0.0), e, _shown([] if picks is None else [tuple(p) for p in picks[0]], label))
+
+
 def split_above0(curves, choose, measure, label) -> Judgement:
     """Pick on the first half of the seeds, measure on the other half: values above 0.
 
@@ -116,22 +216,11 @@ def _shown(picks, label: Callable[[object], str]) -> str:
     return "per held-out seed: " + ", ".join(names)
 
 
-def _crossfit_above0(curves, choose, measure, label) -> Judgement:
-    """Cross-fitted values of ``curves`` (S, ...) judged above 0 (jackknife interval)."""
-    c = np.asarray(curves, dtype=float)
-    e = crossfit_estimate(lambda idx: crossfit(c[idx], choose, measure), len(c))
-    return Judgement(judge_above(e, 0.0), e, _shown(crossfit_picks(c, choose, measure)[1], label))
-
-
-# --------------------------------------------------------------------------- judges
-# Curves come with the grid's labels ((S, W) values and (W,) labels), so that the picks
-# can be named.
-
-
-def _peak_and_minimum(m: np.ndarray) -> tuple[int, int]:
-    """The peak of a mean curve (kept off both ends) and the classical minimum before it."""
-    p = interior_peak(m)
-    return p, int(np.argmin(m[:p]))
+def _peak_exists_batch(curves):
+    """Batch form of :func:`peak_exists`: curves (B, S, W)."""
+    vals, picks, jack = crossfit_batch(curves, _peak_and_minimum_v, lambda e, pm: (
+        _take(e, pm[..., :1])[..., 0] - np.maximum(_take(e, pm[..., 1:])[..., 0], e[..., -1])))
+    return jackknife_batch(vals, jack), picks, vals.shape[1]
 
 
 def peak_exists(m) -> Judgement:
@@ -143,8 +232,21 @@ def peak_exists(m) -> Judgement:
     (A peak above its two grid neighbours alone was the earlier rule: the quick sweep's
     peak at 20 % noise is a hump several grid points wide, which that rule cannot see.)"""
     curves, x = m
-    return _crossfit_above0(curves, _peak_and_minimum, lambda e, pm: e[pm[0]] - max(e[pm[1]], e[-1]),
-                            lambda pm: f"peak {x[pm[0]]:g}, minimum {x[pm[1]]:g}")
+    return _judged(lambda c: _peak_exists_batch(np.asarray(c, float)[None]), curves,
+                   lambda pm: f"peak {x[pm[0]]:g}, minimum {x[pm[1]]:g}")
+
+
+peak_exists.batch = lambda m: _peak_exists_batch(m[0])[0]  # (curves (B, S, W), widths)
+
+
+def _height(c):
+    return crossfit_batch(c, lambda mc: peak_indices(mc)[..., None],
+                          lambda e, p: _take(e, p)[..., 0] - e[..., -1])
+
+
+def _peak_grows_batch(hi, lo):
+    (vh, ph, jh), (vl, pl, jl) = _height(hi), _height(lo)
+    return jackknife_batch(vh - vl, None if jh is None else jh - jl), ph, pl
 
 
 def peak_grows(m) -> Judgement:
@@ -152,14 +254,15 @@ def peak_grows(m) -> Judgement:
     height above the widest model (peak chosen on the other seeds, per noise level), high
     minus low."""
     (hi, lo), x = m
-    hi, lo = np.asarray(hi, dtype=float), np.asarray(lo, dtype=float)
+    (theta, low, high), ph, pl = _peak_grows_batch(np.asarray(hi, float)[None], np.asarray(lo, float)[None])
+    e = _estimate(theta, low, high, len(hi))
+    name = lambda p: f"peak {x[p]:g}"  # noqa: E731
+    shown = [f"{lvl} {_shown([] if pk is None else list(pk[0, :, 0]), name)}" for lvl, pk in
+             (("high-noise", ph), ("low-noise", pl))]
+    return Judgement(judge_above(e, 0.0), e, "; ".join(shown))
 
-    def height(c):
-        return crossfit(c, peak_index, lambda e, p: e[p] - e[-1])
-    e = crossfit_estimate(lambda idx: height(hi[idx]) - height(lo[idx]), len(hi))
-    ph, pl = (crossfit_picks(c, peak_index, lambda e, p: 0.0)[1] for c in (hi, lo))
-    return Judgement(judge_above(e, 0.0), e, f"high-noise {_shown(ph, lambda p: f'peak {x[p]:g}')}; "
-                                             f"low-noise {_shown(pl, lambda p: f'peak {x[p]:g}')}")
+
+peak_grows.batch = lambda m: _peak_grows_batch(*m[0])[0]  # ((hi, lo) each (B, S, W), widths)
 
 
 def threshold_shift(triple) -> Estimate:
@@ -174,6 +277,16 @@ def threshold_shift(triple) -> Estimate:
     return mean_of(np.asarray(hi) - np.asarray(lo))
 
 
+def _second_descent_batch(curves):
+    def measure(e, i):
+        i = i[..., 0]
+        w = e.shape[-1]
+        near = np.stack([np.maximum(i - 1, 0), i, np.minimum(i + 1, w - 1)], -1)
+        return _take(e, near).min(-1) - e[..., -1]
+    vals, picks, jack = crossfit_batch(curves, _minimum_before_peak_v, measure)
+    return jackknife_batch(vals, jack), picks, vals.shape[1]
+
+
 def second_descent(m) -> Judgement:
     """(test-error curves (S, W), widths (W,)): held-out seed's error at the classical
     minimum minus its error at the widest model; above 0. The minimum is the lowest point
@@ -181,12 +294,25 @@ def second_descent(m) -> Judgement:
     lowest over that point and its two neighbours (choosing a point on noisy curves lands
     above the true minimum on average; the seed's own minimum of three leans the other way)."""
     curves, x = m
+    return _judged(lambda c: _second_descent_batch(np.asarray(c, float)[None]), curves,
+                   lambda i: f"minimum {x[i[0]]:g}")
 
-    def choose(mc):  # the lowest point before the peak of the others' mean curve
-        p = peak_index(mc)
-        return int(np.argmin(mc[:max(p, 1)]))
-    return _crossfit_above0(curves, choose, lambda e, i: min(e[max(i - 1, 0):i + 2]) - e[-1],
-                            lambda i: f"minimum {x[i]:g}")
+
+second_descent.batch = lambda m: _second_descent_batch(m[0])[0]  # (curves (B, S, W), widths)
+
+
+def _emc_batch(curves, lw, lwe, emc):
+    """Batch form of :func:`emc_at_peak`: curves (B, S, W), emc (B, SE, E); picks are the
+    EMC column read per EMC seed, -1 where the peak is out of the EMC grid's reach."""
+    def choose(mc):
+        lp = lw[_interior_peaks(mc)]
+        j = np.abs(lwe - lp[..., None]).argmin(-1)
+        return np.where(np.abs(lwe[j] - lp) <= EMC_REACH + 1e-9, j, -1)[..., None]
+
+    def measure(e, j):
+        return np.where(j[..., 0] >= 0, _take(e, np.maximum(j, 0))[..., 0], np.nan)
+    vals, picks, jack = crossfit_batch(curves, choose, measure, meas_src=emc)
+    return jackknife_batch(vals, jack), picks
 
 
 def emc_at_peak(m) -> Judgement:
@@ -200,29 +326,14 @@ def emc_at_peak(m) -> Judgement:
     that fits the largest n has EMC >= it): :func:`~.experiments.emc_log2`. The interval is
     a jackknife over the EMC seeds (each left out of the picks too).
     """
-    curves, lw, lwe, emc = m
-    curves, lw, lwe, emc = (np.asarray(a, dtype=float) for a in (curves, lw, lwe, emc))
-    se = len(emc)
-
-    def pick(keep, s):  # the EMC column read for EMC seed s, peak chosen on keep minus s
-        others = [t for t in keep if t != s]
-        p = interior_peak(curves[others].mean(0))
-        j = int(np.argmin(np.abs(lwe - lw[p])))
-        return j, abs(lwe[j] - lw[p]) <= EMC_REACH + 1e-9
-
-    def values(idx):
-        keep = list(idx) + list(range(se, len(curves)))
-        out = []
-        for s in idx:
-            j, ok = pick(keep, s)
-            out.append(emc[s, j] if ok else np.nan)
-        return np.array(out)
-    e = crossfit_estimate(values, se)
-    picks = [pick(range(len(curves)), s) for s in range(se)]
-    why = ("" if all(ok for _, ok in picks) else
+    curves, lw, lwe, emc = (np.asarray(a, dtype=float) for a in m)
+    (theta, low, high), picks = _emc_batch(curves[None], lw, lwe, emc[None])
+    e = _estimate(theta, low, high, len(emc))
+    js = [] if picks is None else list(picks[0, :, 0])
+    why = ("" if all(j >= 0 for j in js) else
            f"the peak lies more than {EMC_REACH} octaves from every EMC width (outside the EMC grid)")
     verdict = INCONCLUSIVE if why else judge_near(e, 0.0, EMC_TOL)
-    return Judgement(verdict, e, _shown([j for j, _ in picks], lambda j: f"EMC width {2 ** lwe[j]:g}"), why)
+    return Judgement(verdict, e, _shown(js, lambda j: f"EMC width {2 ** lwe[j]:g}" if j >= 0 else "none"), why)
 
 
 def epochwise_rise(m) -> Judgement:
@@ -257,3 +368,23 @@ def keeps_falling(m) -> Judgement:
         return Judgement(INCONCLUSIVE, Estimate(float(np.nanmean(a)), np.nan, np.nan, len(a)), why=why)
     e = paired((a, b))
     return Judgement(judge_above(e, 0.0), e)
+
+
+def _peak_vs_widest_batch(err, probe):
+    c = np.stack([np.asarray(err, dtype=float), np.asarray(probe, dtype=float)], axis=2)  # (B, S, 2, W)
+    vals, picks, jack = crossfit_batch(c, lambda mc: _interior_peaks(mc[..., 0, :])[..., None],
+                                       lambda e, p: _take(e[..., 1, :], p)[..., 0] - e[..., 1, -1])
+    return jackknife_batch(vals, jack), picks, vals.shape[1]
+
+
+def peak_vs_widest(m) -> Judgement:
+    """((test-error curves (S, W), probe curves (S, W)), widths (W,)): per held-out seed, its
+    probe value at the test-error peak chosen on the other seeds' mean test-error curve
+    (:func:`interior_peak`), minus its probe value at the widest model; above 0 (jackknife
+    interval, picks redone). The pick reads only the test error, the value only the probe."""
+    (err, probe), x = m
+    return _judged(lambda _: _peak_vs_widest_batch(np.asarray(err, float)[None], np.asarray(probe, float)[None]),
+                   None, lambda p: f"peak {x[p[0]]:g}")
+
+
+peak_vs_widest.batch = lambda m: _peak_vs_widest_batch(*m[0])[0]  # ((err, probe) each (B, S, W), widths)

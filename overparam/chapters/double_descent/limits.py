@@ -4,7 +4,7 @@
 The MLP sweeps train through :func:`~overparam.engine.sweep.train_grid`: chunks of at
 most 256 members stacked (padded to the chunk's widest), and a stack the engine
 estimates above its memory budget (4 GB on CPU) trained one member at a time. Every
-member's softmax test outputs are kept (``keep_probs``). The closed-form parts hold
+member's softmax test outputs are kept (``keep_probs``), and the width sweep's parameters. The closed-form parts hold
 feature matrices of up to 10 n columns in float64.
 
 Introduced in: Chapter 3
@@ -90,7 +90,9 @@ def estimate_cost(cfg: DoubleDescentConfig) -> int:
         cnn = models.Arch("cnn", (max(cfg.cnn_widths),) * cfg.depth, LENGTH, C)
         grids.append(_grid(len(cfg.cnn_widths) * noise * seeds, cnn, cfg, cfg.n_train))
     # kept outputs add up over the sweeps; the training stacks come one at a time
-    mlps = max(t for t, _ in grids) + sum(k for _, k in grids)
+    # the width sweep's trained parameters are kept too (the generalization probes read them)
+    params = F32 * len(cfg.widths) * noise * seeds * mlp(max(cfg.widths)).n_params
+    mlps = max(t for t, _ in grids) + sum(k for _, k in grids) + params
     # random features: train (n x N) and test (1000 x N) features, the SVD's factors
     n, N = cfg.rf_n_train, 10 * cfg.rf_n_train
     rf = F64 * (3 * (n + N_TEST) * N + n * n + cfg.rf_d * N)

@@ -58,6 +58,9 @@ class DoubleDescentConfig:
     teacher_width: int = 4           # Livni et al.: a teacher net this wide labels the data
     student_widths: tuple = (4, 16, 64)  # students from the teacher's own width up
     teacher_n: int = 1000            # training examples labelled by the teacher
+    weight_decay: float = 1e-3       # explicit regularization arm at the peak width (Adam's L2
+                                     # term; chosen on a pilot run with another run seed)
+    sharp_rel: float = 0.1           # sharpness proxy: weight perturbation / tensor norm
     cnn_widths: tuple = ()           # channels of a CNN model-wise sweep (full profile)
     results_dir: str = ""            # "" = overparam.engine.store.default_results_dir()
 
@@ -72,6 +75,8 @@ class DoubleDescentConfig:
             raise ValueError(f"rf_lambdas={self.rf_lambdas!r} is not allowed; it must contain 0.0 "
                              "(the minimum-norm solution) and ridge strengths >= 0")
         check_positive("lr", self.lr)
+        check_positive("weight_decay", self.weight_decay)
+        check_positive("sharp_rel", self.sharp_rel)
         check_choice("optimizer", self.optimizer, ("sgd", "adam"))
         for name in ("widths", "sample_ns", "emc_ns", "emc_widths", "student_widths"):
             check_positive(name, list(getattr(self, name)), integer=True)
@@ -125,8 +130,9 @@ PROFILES = {
     # of the power calculation (the peak-position difference, sd 1.35 octaves per seed at
     # quick, needs ~17 seeds for one octave at 80 %; the cross-fitted peak rules ~15-20 at a
     # 0.03 peak), 8 EMC seeds, and sample sizes every half octave around the EMC of width
-    # 128 at 20 % noise (~1,500), where more data would hurt if it does
-    "long": DoubleDescentConfig(n_seeds=20, emc_seeds=8,
+    # 128 at 20 % noise (~1,500), where more data would hurt if it does; 20 linear systems
+    # (min_norm_square: 10 give ~81 % power at a factor-e effect)
+    "long": DoubleDescentConfig(n_seeds=20, emc_seeds=8, ls_seeds=20,
                                 sample_ns=(500, 750, 1000, 1500, 2000, 3000, 4000)),
     "full": DoubleDescentConfig(
         rf_n_train=200, rf_seeds=20, ls_seeds=20, n_train=2000,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from .closed_form import LinearSystemResult, RandomFeaturesResult
 from .experiments import EMCResult, SampleSweep, WidthSweep
 from .fitting import FitResult
+from .generalization import GeneralizationProbes
 from .profiles import DoubleDescentConfig
 
 
@@ -24,3 +25,4 @@ class DoubleDescentResults:
     samples: SampleSweep | None = None
     random_labels: FitResult | None = None
     teacher: FitResult | None = None
+    probes: GeneralizationProbes | None = None

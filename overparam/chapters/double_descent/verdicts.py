@@ -1,195 +1,34 @@
 """Chapter 3's claims, declared once: :data:`RULES` (stable key, claim, source, rule,
 calibration), :func:`measure` (results -> per-seed measurements by key) and :func:`claims`.
-The judges, with the cross-fitting of picked points, are in :mod:`.judges`.
+The judges, with the cross-fitting of picked points, are in :mod:`.judges`, the calibration
+samplers in :mod:`.samplers`.
 
 Introduced in: Chapter 3
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Callable
-
 import numpy as np
 
 from ...adequacy import CONVERGED, SAME_STEPS, TrainState
-from ...calibration import load_spread, normal
 from ...claims import Above, Below, ClaimsTable, Custom, Measured, Near, Rule, RuleBook, Sim, paired, proportion
-from .experiments import crossing_position, emc_log2_grid, peak_position
-from .judges import (EMC_REACH, EMC_TOL, PEAK_STEPS, RF_TOL, RIDGE_MAX, crossfit, emc_at_peak,  # noqa: F401
+from .experiments import crossing_position, peak_position
+from .judges import (EMC_REACH, EMC_TOL, PEAK_STEPS, RF_TOL, RIDGE_MAX, crossfit, crossfit_batch,  # noqa: F401
+                     emc_at_peak, jackknife_batch,
                      epochwise_rise, keeps_falling, more_data_hurts, peak_exists, peak_grows,
-                     second_descent, threshold_shift)
+                     peak_vs_widest, second_descent, threshold_shift)
 from .profiles import SOURCE, DoubleDescentConfig
 from .results import DoubleDescentResults
+from .samplers import (_FLAT_EFFECT, PEAK, PEAK_SEEN, SD_EPOCH, SD_ERR, SD_LOG2, SD_SAMPLE, _at_boundary,  # noqa: F401
+                       _bump, _bump_curves, _cells, _curves, _emc, _epochs, _indep, _normal3, _pair, _paired,
+                       _probe_curves, _samples, _sd, _second_curves, _threshold)
 
 NAKKIRAN = "Nakkiran et al. 2019, via " + SOURCE
 BELKIN = "Belkin et al. 2019, via " + SOURCE
 INTERP_TOL = DoubleDescentConfig().interp_tol   # "zero" training error (every profile's)
 
 
-# --------------------------------------------------------------------------- calibration
-# Noise: per rule, the spread of one replicate measured by scripts/measure_spread.py
-# (spread.json beside this module: quick runs, 5 seeds inside each); a rule without a
-# measured spread yet falls back to the stated value. Curve rules add noise per point: the
-# pooled sd across seeds of the quick run's test error per width (0.016 at 0 %, 0.014 at
-# 20 % noise: 0.015), per evaluation of the epoch curve (0.014) and per sample size (0.019).
-
-_SPREAD = load_spread(__file__).get("sd", {})
-
-
-def _sd(key: str, fallback: float) -> float:
-    return float(_SPREAD.get(key, fallback))
-
-
-SD_ERR = 0.015    # test error at one width, across seeds (quick run, pooled over widths)
-SD_EPOCH = 0.014  # the widest model's test error at one evaluation, across seeds
-SD_SAMPLE = 0.019 # test error at one sample size, across seeds
-SD_LOG2 = 0.3     # log2 EMC per seed: stated (the interpolation between sample sizes is coarse)
-PEAK = 0.03       # the stated minimal effect: a 3-point peak / rise / gap in test error
-PEAK_SEEN = 0.04  # the model-wise peak the cross-fitted peak rule detects at 80 % power at long
-
-
-def _curves(base_fn, sd=SD_ERR):
-    """Sampler of (curves (n, W), widths): ``base_fn(W)`` plus N(0, sd) per point."""
-    def draw(rng, n, cfg):
-        base = np.asarray(base_fn(len(cfg.widths)), dtype=float)
-        return base + rng.normal(0, sd, (n, len(base))), np.array(cfg.widths)
-    return draw
-
-
-def _bump(h, at=None):
-    """A width curve: falls to a classical minimum (index 2), a plateau at its level, a peak
-    of height h at index ``at`` (default W - 3), back to the plateau's level."""
-    def base(w):
-        x = np.full(w, 0.40)
-        x[:3] = [0.50, 0.45, 0.40]
-        x[w - 3 if at is None else at(w)] += h
-        return x
-    return base
-
-
-def _second(delta):
-    """Classical minimum at index 2 (0.40), a peak at W - 3 (0.45), the widest at 0.40 - delta."""
-    def base(w):
-        x = np.interp(np.arange(w), [0, 1, 2, w - 3, w - 1], [0.50, 0.45, 0.40, 0.45, 0.43])
-        x[-1] = 0.40 - delta
-        return x
-    return base
-
-
-def _bump_curves(h):
-    return _curves(_bump(h))
-
-
-def _second_curves(delta):
-    return _curves(_second(delta))
-
-
-def _epochs(rise):
-    def draw(rng, n, cfg):
-        t = cfg.epochs // cfg.eval_every + 1
-        x = np.concatenate([np.linspace(0.6, 0.35, 5), 0.35 + rise * np.linspace(0, 1, t - 5) ** 0.5])
-        return x + rng.normal(0, SD_EPOCH, (n, t)), np.arange(t) * cfg.eval_every
-    return draw
-
-
-def _samples(step, flat=False):
-    """Test error over the sample sizes: falls by 0.05 per size with one step of size
-    ``step`` from the second size to the third; ``flat``: every step flat (no effect at all)."""
-    def draw(rng, n, cfg):
-        k = len(cfg.sample_ns)
-        x = np.full(k, 0.45) if flat else 0.45 - 0.05 * np.arange(k)
-        if not flat:
-            x[2:] += 0.05 + step
-        return x + rng.normal(0, SD_SAMPLE, (n, k)), np.array(cfg.sample_ns)
-    return draw
-
-
-@lru_cache(maxsize=None)
-def _boundary(judge: Callable, family: Callable, n: int, cfg, lo: float, hi: float) -> float:
-    """The effect size ``h`` in [lo, hi] at which the judge's estimate is centred on 0 for
-    data drawn from ``family(h)`` (10 bisection steps on the mean of 200 draws, fixed stream:
-    within 1/1000 of the bracket and ~0.07 sd of the estimate).
-
-    A rule whose estimate leans down under "no effect" (a maximum or minimum of noisy
-    points taken inside it) is calibrated at this boundary of its null hypothesis: the
-    largest effect its estimate does not see, where it must say "reproduced" <= 5 %.
-    """
-    def centre(h):
-        rng = np.random.default_rng(12345)
-        return float(np.mean([judge(family(h)(rng, n, cfg)).estimate.mean for _ in range(200)]))
-    for _ in range(10):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if centre(mid) < 0 else (lo, mid)
-    return (lo + hi) / 2
-
-
-def _at_boundary(judge, family, lo, hi):
-    """Null sampler: ``family`` at :func:`_boundary` for the profile's size."""
-    return lambda rng, n, cfg: family(_boundary(judge, family, n, cfg, lo, hi))(rng, n, cfg)
-
-
-def _pair(a, b):
-    fa, fb = _curves(a), _curves(b)
-    return lambda rng, n, cfg: ((fa(rng, n, cfg)[0], fb(rng, n, cfg)[0]), np.array(cfg.widths))
-
-
-def _emc_peak_index(cfg) -> int:
-    """Where the simulated peak sits on the width grid: a width between two EMC widths and
-    not one of them, if the grid has one (so that the nearest-width mapping is exercised)."""
-    w, ew = np.array(cfg.widths), np.array(cfg.emc_widths)
-    inside = [i for i, x in enumerate(w) if ew.min() < x < ew.max() and x not in ew]
-    return inside[len(inside) // 2] if inside else int(np.argmin(np.abs(np.log2(w) - np.log2(ew).mean())))
-
-
-def _emc(offset):
-    """The EMC rule's inputs through the chapter's path: width-sweep curves with a peak at
-    :func:`_emc_peak_index`; per EMC seed a true log2 EMC per EMC width (``offset`` above
-    log2 n at the width read for the peak, one octave of EMC per octave of width, seed sd
-    SD_LOG2), turned into training errors at the profile's sample sizes (crossing
-    ``interp_tol`` at that EMC and rising 0.12 per octave past it, the quick run's slope) and
-    back into log2 EMC by :func:`emc_log2_grid`, censored by the grid of sample sizes."""
-    def draw(rng, n, cfg):
-        p = _emc_peak_index(cfg)
-        curves = _curves(_bump(PEAK, at=lambda w: p))(rng, cfg.n_seeds, cfg)[0]
-        lw, lwe = np.log2(np.array(cfg.widths, float)), np.log2(np.array(cfg.emc_widths, float))
-        read = lwe[int(np.argmin(np.abs(lwe - lw[p])))]
-        true = np.log2(cfg.n_train) + offset + (lwe - read) + rng.normal(0, SD_LOG2, (n, len(lwe)))
-        lns = np.log2(np.array(cfg.emc_ns, float))
-        err = np.clip(cfg.interp_tol + 0.12 * (lns[:, None, None] - true[None]), 0, 0.9)  # (N, n, E)
-        rel = emc_log2_grid(err, cfg.emc_ns, cfg.interp_tol) - np.log2(cfg.n_train)
-        return curves, lw, lwe, rel
-    return draw
-
-
-def _threshold(shift, sd):
-    return lambda rng, n, cfg: (rng.normal(7.0, sd, n), rng.normal(7.0 + shift, sd, n), 12.0)
-
-
-def _indep(ma, mb, sd, why=None):
-    def draw(rng, n, cfg):
-        a, b = rng.normal(ma, sd, n), rng.normal(mb, sd, n)
-        return (a, b) if why is None else (a, b, why)
-    return draw
-
-
-def _paired(delta, sd, why=""):
-    """(a, b, why) with a shared per-seed level and a - b ~ N(delta, sd)."""
-    def draw(rng, n, cfg):
-        b = rng.normal(0.45, 0.02, n)
-        return b + rng.normal(delta, sd, n), b, why
-    return draw
-
-
-def _cells(p, size: Callable):
-    """Errors of every training example of every seed, (n, size(cfg)), each with rate p."""
-    return lambda rng, n, cfg: rng.random((n, size(cfg))) < p
-
-
-def _normal3(null, eff, rev, sd, note, replicates=None) -> Sim:
-    return Sim(normal(null, sd), normal(eff, sd), normal(rev, sd), note, replicates)
-
-
 _RF = lambda cfg: cfg.rf_seeds                          # noqa: E731
+_LS = lambda cfg: cfg.ls_seeds                          # noqa: E731
 _EMC_SEEDS = lambda cfg: min(cfg.emc_seeds, cfg.n_seeds)  # noqa: E731
 _ABOVE0 = "reproduced if the CI lies above 0"
 _JACK = " (jackknife over seeds, picks redone)"
@@ -315,10 +154,43 @@ RULES = RuleBook([
          _ABOVE0 + " (same epochs for both students)", Above(0.0),
          _normal3(0.0, 0.05, -0.05, _sd("larger_easier", 0.05), f"{_SPREAD_NOTE}; effect: 5 points of "
                   "training error"), footing=SAME_STEPS),
+    Rule("min_norm_square", "The minimum-norm solution of Ax = b is largest where columns = rows (Gaussian "
+         "A and b, {rows} rows; measured: per seed, log of ||x|| at {rows} columns minus log of the larger "
+         "of ||x|| at {half} and at {double} columns)", SOURCE, _ABOVE0, Above(0.0),
+         _normal3(0.0, 1.0, -1.0, _sd("min_norm_square", 1.0), f"{_SPREAD_NOTE}; effect: a norm e times "
+                  "the larger neighbour's (stated minimal effect); against: e times smaller", _LS)),
+    Rule("smoother_wide", "In the modern regime generalization rests on functional smoothness: the "
+         "widest model's learned function is smoother than the one at the test-error peak ({nz_hi} "
+         "noise; measured: per held-out seed, log of the input sensitivity - the Frobenius norm of the "
+         "softmax output's input Jacobian on the test inputs, Novak et al. 2018 - at the peak chosen on "
+         "the other seeds' test error, minus at width {w_max})", SOURCE, _ABOVE0 + _JACK,
+         Custom(peak_vs_widest, (0.0,)),
+         Sim(_probe_curves(0.0, _sd("smoother_wide", 0.3) / np.sqrt(2)),
+             _probe_curves(np.log(2), _sd("smoother_wide", 0.3) / np.sqrt(2)),
+             _probe_curves(-np.log(2), _sd("smoother_wide", 0.3) / np.sqrt(2)),
+             f"{_SPREAD_NOTE} (of the difference; per point sd/sqrt 2); test-error curves with a "
+             f"{PEAK_SEEN} peak (sd {SD_ERR}); effect: twice the sensitivity at the peak (stated minimal "
+             "effect); against: half"), footing=SAME_STEPS),
+    Rule("flat_wide", "Optimizers converge to flat minima, good minima having the larger basin (a "
+         "sharpness proxy of basin volume, not a volume: the training-loss rise under random weight "
+         "perturbations of {rel:g} x each tensor's norm; {nz_hi} noise; measured: per held-out seed, "
+         "the rise at the test-error peak chosen on the other seeds, minus at width {w_max})",
+         "Wu & Zhu 2017, via " + SOURCE, _ABOVE0 + _JACK, Custom(peak_vs_widest, (0.0,)),
+         Sim(_probe_curves(0.0, _sd("flat_wide", 0.1) / np.sqrt(2)),
+             _probe_curves(_FLAT_EFFECT, _sd("flat_wide", 0.1) / np.sqrt(2)),
+             _probe_curves(-_FLAT_EFFECT, _sd("flat_wide", 0.1) / np.sqrt(2)),
+             f"{_SPREAD_NOTE} (of the difference; per point sd/sqrt 2); test-error curves with a "
+             f"{PEAK_SEEN} peak (sd {SD_ERR}); effect: a loss rise {_FLAT_EFFECT} (nats) larger at the "
+             "peak (stated minimal effect); against: that much smaller"), footing=SAME_STEPS),
+    Rule("decay_helps", "Explicit regularization shapes generalization: weight decay lowers the test "
+         "error at the test-error peak ({nz}; measured: per seed, test error without minus with "
+         "weight decay {wd:g}, at the peak width chosen on the other seeds: {widths})", SOURCE,
+         _ABOVE0 + " (paired by seed; same steps)", Above(0.0, paired),
+         Sim(_indep(0.30, 0.30, _sd("decay_helps", 0.02) / np.sqrt(2)),
+             _indep(0.30 + PEAK, 0.30, _sd("decay_helps", 0.02) / np.sqrt(2)),
+             _indep(0.30 - PEAK, 0.30, _sd("decay_helps", 0.02) / np.sqrt(2)),
+             f"{_SPREAD_NOTE} (of the difference; each arm sd/sqrt 2); effect: {PEAK}"), footing=SAME_STEPS),
 ], replicates=lambda cfg: cfg.n_seeds, not_tested=[
-    ("The minimum-norm solution of Ax = b is largest where columns = rows",
-     "a theorem for Gaussian A (a square Gaussian matrix has a smallest singular value near 0); "
-     "section 2 shows it as a demonstration, not an experiment with a verdict"),
     ("Capacity bounds O(sqrt(c/n)) are too loose to be useful for neural networks",
      "no bound is computed here"),
     ("In the modern regime every local minimum is global (Soudry & Carmon; Nguyen & Hein)",
@@ -332,16 +204,14 @@ RULES = RuleBook([
      "epochs and augmentation are not swept (try -p epochs 300 for the first)"),
     ("More training samples shift the test-error peak to larger models",
      "needs a width sweep per sample size; only the threshold's move is measured (EMC grid)"),
-    ("In the modern regime generalization rests on functional smoothness",
-     "no smoothness measure (input gradients, Lipschitz bounds) is recorded for the sweeps"),
-    ("Optimizers converge to flat, low-complexity minima: the basin of good minima dominates the "
-     "volume of poor ones (Wu & Zhu)", "needs poor minima (the source's attack-set training) and "
-     "basin volumes by sampling; neither is trained or sampled here"),
+    ("Implicit regularization (SGD, dropout, batch norm) shapes generalization",
+     "every MLP is trained with Adam, without dropout or batch norm; only explicit regularization "
+     "is tested (decay_helps, and ridge in random features: ridge_flattens)"),
+    ("The basin of good minima dominates the volume of poor ones (Wu & Zhu)",
+     "needs poor minima (the source's attack-set training) and basin volumes by sampling; flat_wide "
+     "tests only a sharpness proxy, the peak width against the widest"),
     ("Large-batch training finds sharp minima that generalize worse (Keskar et al.)",
      "batch size is not swept; every MLP uses one batch size"),
-    ("Explicit (weight decay) and implicit (SGD, dropout, batch norm) regularization shape generalization",
-     "the MLPs are trained without weight decay, dropout or batch norm; only ridge in random "
-     "features is tested (ridge_flattens)"),
     ("SGD selects global minima by dynamical stability: it filters out minima with large "
      "non-uniformity (Wu, Ma & E 2018)", "needs sharpness and non-uniformity of GD vs SGD minima; "
      "not measured"),
@@ -470,6 +340,24 @@ def measure(results: DoubleDescentResults) -> dict:
             _error_cells(rl.train_err[:, 0], rl.n_train), {"width": int(rl.widths[0]), "n": rl.n_train},
             {f"width {rl.widths[0]}": train_state(rl.train_err_curve[:, 0], np.full(len(rl.train_err), np.nan),
                                                   _steps(cfg, rl.n_train), tol)})
+    pr = results.probes
+    if pr is not None:
+        m["smoother_wide"] = Measured(((hi, np.log(pr.sensitivity)), widths), nz, by_width)
+        m["flat_wide"] = Measured(((hi, pr.sharpness), widths), nz | {"rel": pr.rel}, by_width)
+        d = pr.decay
+        m["decay_helps"] = Measured(
+            (d.test_err_plain, d.test_err_decay),
+            {"nz": f"{d.noise:.0%} label noise", "wd": d.weight_decay, "widths": ", ".join(map(str, d.widths))},
+            {"no decay": train_state(d.train_err_curve_plain, d.train_loss_plain, steps, tol),
+             "weight decay": train_state(d.train_err_curve_decay, d.train_loss_decay, steps, tol)})
+    ls = results.ls
+    if ls is not None:
+        cols, r = list(ls.cols), int(ls.rows)
+        if r in cols and 2 * r in cols and r // 2 in cols:
+            lg = np.log(ls.norm)
+            m["min_norm_square"] = Measured(
+                lg[:, cols.index(r)] - np.maximum(lg[:, cols.index(r // 2)], lg[:, cols.index(2 * r)]),
+                {"rows": r, "half": r // 2, "double": 2 * r})
     ts = results.teacher
     if ts is not None:
         m["larger_easier"] = Measured(
