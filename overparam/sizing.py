@@ -376,12 +376,14 @@ def train_flexible(members: Sequence[FlexMember], data, *, steps: int, lr: float
         state["k"], state["step"] = b[1], step
         return b
 
+    kinds = {kind: torch.tensor([m.penalty_kind == kind for m in members], device=device)
+             for kind in sorted({m.penalty_kind for m in members})}
+
     def size_pen(ps):
         x0 = ps[4] * c["size_lr"]
         on = ~c["static"] & (c["pretrain"] <= state["step"])
         pen = torch.zeros_like(x0)
-        for kind in sorted({m.penalty_kind for m in members}):
-            sel = torch.tensor([m.penalty_kind == kind for m in members], device=device)
+        for kind, sel in kinds.items():
             n = width if kind == "sum" else c["cap"]
             pen = torch.where(sel, size_penalty(kind, x0, state["k"], n), pen)
         return torch.where(on, c["penalty"] * pen, torch.zeros_like(pen))

@@ -68,7 +68,7 @@ def test_every_row_of_the_claims_table(smoke):
     table = fx.claims(smoke, run)
     measured = fx.measure(smoke)
     assert [c.key for c in table.claims] == [r.key for r in fx.RULES if r.key in measured]
-    assert len(table.claims) == 26 and table.not_tested
+    assert len(table.claims) == 27 and table.not_tested
     for c in table.claims:
         assert c.verdict in C.VERDICTS and c.profile == "smoke" and c.claim and c.rule
         assert "{" not in c.claim and "{" not in c.rule
@@ -113,7 +113,7 @@ def test_best_static_width_is_picked_on_the_other_seeds():
 
 def test_every_rule_is_declared_once_with_a_source_and_a_calibration():
     keys = [r.key for r in fx.RULES]
-    assert len(keys) == len(set(keys)) == 29
+    assert len(keys) == len(set(keys)) == 30
     for r in fx.RULES:
         assert r.source and "issue" not in r.source.lower()
         assert r.exact or r.sim is not None
@@ -172,14 +172,16 @@ def _arms(smoke, swap: bool):
         tr = g.train_acc.copy()
         tr[:, 0], tr[:, 1] = sw(_noisy(rng, tr[:, 0].shape, 0.80), _noisy(rng, tr[:, 0].shape, 0.90))
         acc, re = sw(_noisy(rng, g.acc.shape, 0.70), _noisy(rng, g.acc.shape, 0.78))
+        rt = g.retrain_train.copy()                           # static at the no-L2 size: 10 points below
+        rt[:, 1] = _noisy(np.random.default_rng(3), rt[:, 1].shape, 0.90 if swap else 0.80, 0.001)
         grids[t] = dataclasses.replace(g, size=size, traces=np.repeat(size[..., None], g.traces.shape[-1], -1),
-                                       train_acc=tr, acc=acc if t == "hard" else g.acc,
+                                       train_acc=tr, acc=acc if t == "hard" else g.acc, retrain_train=rt,
                                        retrain_acc=re if t == "hard" else g.retrain_acc)
     return dataclasses.replace(smoke, growth=gr, pretraining=pt, grids=grids)
 
 
 PAIRED = ["diverges", "random_slower", "noisier_gradient", "loss_higher", "pretrain_lower", "twice",
-          "much_better", "easy_bigger", "worse_hard"]
+          "much_better", "easy_bigger", "worse_hard", "competitive"]
 
 
 def test_paired_rules_read_the_right_arm(smoke):

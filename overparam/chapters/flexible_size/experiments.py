@@ -243,6 +243,7 @@ class PenaltyGrid:
 
     Arrays over (P penalties, 2 [L2 on, off], S seeds): ``size``, ``acc`` (test), ``train_acc``,
     ``retrain_acc`` (static net of round(size) units from scratch, same seed and steps),
+    ``retrain_train`` (its training accuracy),
     ``w_ratio`` (mean |Wout row| of disabled units at the end / at the start; NaN when a
     member has none), ``n_disabled``; ``traces`` (P, 2, S, T + 1). ``size_no_penalty`` (S,):
     the final size with L2 and no size penalty at all (the journal's "even if we remove the
@@ -268,6 +269,7 @@ class PenaltyGrid:
     size_no_penalty: np.ndarray | None = None
     traces_no_penalty: np.ndarray | None = None
     seconds: float = 0.0
+    retrain_train: np.ndarray | None = None    # (P, 2, S) training accuracy of the retrained static nets
 
 
 def penalty_grid(cfg: FlexConfig, task: str, *, seed: int = 0, device="cpu") -> PenaltyGrid:
@@ -304,7 +306,8 @@ def penalty_grid(cfg: FlexConfig, task: str, *, seed: int = 0, device="cpu") -> 
                        res.size[:, :nf].T.reshape(*sh, -1), np.array(cfg.static_widths),
                        res.test_acc[nf:nf + S * W].reshape(S, W), res.train_acc[nf:nf + S * W].reshape(S, W),
                        [(res.w_out0[i], res.w_out[i], res.f_end[i]) for i in range(nf)],
-                       res.size[-1, nf + S * W:], res.size[:, nf + S * W:].T, time.perf_counter() - t0)
+                       res.size[-1, nf + S * W:], res.size[:, nf + S * W:].T, time.perf_counter() - t0,
+                       rr.train_acc.reshape(sh))
 
 
 def plateau_width(acc: np.ndarray, widths: np.ndarray, tol: float) -> float:
