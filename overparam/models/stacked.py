@@ -112,9 +112,10 @@ def conv_max(X: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     M, n_f, k = kernels.shape
     windows = X.unfold(-1, k, 1)  # (..., batch, positions, k)
     B, P = windows.shape[-3], windows.shape[-2]
-    if X.dim() == 2:  # one matmul against every member's filters: (B*P, k) @ (k, M*F)
-        conved = windows.reshape(B * P, k) @ kernels.reshape(M * n_f, k).T
-        return conved.reshape(B, P, M, n_f).amax(1).transpose(0, 1)
+    if X.dim() == 2:  # one matmul against every member's filters: (M*F, k) @ (k, B*P), max over
+        # the contiguous last axis (positions)
+        conved = kernels.reshape(M * n_f, k) @ windows.reshape(B * P, k).T
+        return conved.reshape(M, n_f, B, P).amax(-1).transpose(1, 2)
     conved = torch.bmm(windows.reshape(M, B * P, k), kernels.transpose(1, 2))
     return conved.reshape(M, B, P, n_f).amax(2)
 
@@ -266,11 +267,13 @@ class StackedMLP1(Stacked):
         self.trainable = tuple(self.params)
         self.n_trained = (d_in + 2) * self.sizes + 1
 
+    act = staticmethod(torch.relu)   # the hidden activation (a subclass may swap it)
+
     def forward(self, X, z=None):
         """Logits (n_models, batch) for X of shape (n_models, batch, d) or (batch, d)."""
         p = self.params
         eq = "bi,mhi->mbh" if X.dim() == 2 else "mbi,mhi->mbh"
-        h = torch.relu(torch.einsum(eq, X, p["W1"]) + p["b1"][:, None])
+        h = self.act(torch.einsum(eq, X, p["W1"]) + p["b1"][:, None])
         return torch.einsum("mbh,mh->mb", h, p["w2"]) + p["b2"][:, None]
 
     def member(self, i: int) -> BoolNet:

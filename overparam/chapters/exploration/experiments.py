@@ -117,6 +117,9 @@ class ExplorationResults:
     n_test_and: int = 0            # points per AND test set
     n_val_pairs: int = 0           # 1101 validation pairs
     seconds: float = 0.0
+    smooth: SweepResult | None = None     # the p1 trainings again, max pooling -> a smooth max
+    and_relu: SweepResult | None = None   # width-2 AND nets with ReLU ...
+    and_leaky: SweepResult | None = None  # ... and with LeakyReLU, same inits and data
 
 
 def run_chapter(cfg: ExplorationConfig, seed: int = 0, device="cpu") -> ExplorationResults:
@@ -134,8 +137,11 @@ def run_chapter(cfg: ExplorationConfig, seed: int = 0, device="cpu") -> Explorat
         ("random_conv", lambda: sweep_cnn("random_conv", cfg.random_conv_filters, cfg.n_runs, **kw)),
         ("hyper", lambda: sweep_cnn("hyper", [1], cfg.n_runs, **kw)),
         ("p1", lambda: sweep_cnn("naive", [1], cfg.p1_runs, stream="1101 naive p1", **kw)),
+        ("smooth", lambda: sweep_cnn("naive", [1], cfg.p1_runs, stream="1101 naive p1", pool="smooth", **kw)),
         ("and_naive", lambda: sweep_and("naive", range(1, cfg.max_width + 1), cfg.and_runs, **and_kw)),
         ("and_hyper", lambda: sweep_and("hyper", [2], cfg.and_runs, **and_kw)),
+        ("and_relu", lambda: sweep_and("naive", [2], cfg.flow_runs, stream="and flow", **and_kw)),
+        ("and_leaky", lambda: sweep_and("naive", [2], cfg.flow_runs, stream="and flow", act="leaky", **and_kw)),
         ("optimizers_cnn", lambda: optimizer_study("cnn", [1, 2], cfg.optimizer_runs, cfg.lrs, **kw)),
         ("optimizers_and", lambda: optimizer_study("and", [2, 3], cfg.optimizer_runs, cfg.lrs, **and_kw)),
     ]

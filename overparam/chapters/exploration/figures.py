@@ -219,3 +219,28 @@ def handset_summary(res: ExplorationResults) -> str:
     e = mean_ci(res.handset_and)
     return (f"hand-set width-2 net: macro-F1 = {res.handset_and_exact:.4f} in closed form; "
             f"measured {e} over {e.n} fresh test sets")
+
+
+def flow_table(res: ExplorationResults):
+    """Where single-candidate SGD stops and what gradient-friendly functions change: the
+    1-filter trainings (max pooling and, on the same starts, a smooth max) and the width-2
+    AND nets (ReLU and LeakyReLU on the same starts). Rows are skipped when not run.
+
+    Introduced in: Chapter 1
+    """
+    import pandas as pd
+    from .verdicts import initial_angle
+    p1, ok = res.p1, res.p1.success.astype(bool)
+    rows = [("1-filter trainings", len(ok)), ("success rate, max pooling", ok.mean())]
+    if res.smooth is not None:
+        rows.append(("success rate, smooth max (same starts)", res.smooth.success.mean()))
+    if p1.state is not None:
+        rows.append(("share stopped (loss plateaued) short of 100 %", np.mean(p1.state.met & ~ok)))
+    if p1.init is not None:
+        ang = initial_angle(p1.init)
+        rows += [("median initial angle to [1, 1, 0, 1], successful (deg)", np.median(ang[ok]) if ok.any() else np.nan),
+                 ("median initial angle to [1, 1, 0, 1], failed (deg)", np.median(ang[~ok]) if (~ok).any() else np.nan)]
+    if res.and_relu is not None and res.and_leaky is not None:
+        rows += [("width-2 AND macro-F1, ReLU", res.and_relu.score.mean()),
+                 ("width-2 AND macro-F1, LeakyReLU (same starts)", res.and_leaky.score.mean())]
+    return pd.DataFrame(rows, columns=["measurement", "value"]).round(3)

@@ -20,6 +20,7 @@ LIMITS = {
     "and_runs": 100_000,
     "optimizer_runs": 100_000,
     "p1_runs": 1_000_000,          # one 1-filter net each: 6 parameters, cheap
+    "flow_runs": 1_000_000,        # one width-2 AND net each (twice: ReLU and LeakyReLU): 9 parameters
     # a length-64 sequence has 61 windows of the width-4 kernel: more filters than windows
     # cannot see anything new
     "max_filters": 61,
@@ -68,7 +69,8 @@ def estimate_cost(cfg: ExplorationConfig) -> int:
     total = (_cnn_stack(cfg.n_runs * cfg.max_filters, cfg.max_filters, pairs)   # naive
              + _cnn_stack(cfg.n_runs * len(rc), max(rc), pairs)                 # random_conv
              + _cnn_stack(cfg.n_runs, 8, pairs)                                 # hyper
-             + _cnn_stack(cfg.p1_runs, 1, pairs)                                # p1
+             + 2 * _cnn_stack(cfg.p1_runs, 1, pairs)                            # p1, smooth max
+             + 2 * _and_stack(cfg.flow_runs, 2, 16, cfg.n_test_and)              # ReLU, LeakyReLU
              + _and_stack(cfg.and_runs * cfg.max_width, cfg.max_width, 16, cfg.n_test_and)
              + _and_stack(cfg.and_runs, 8, 16, cfg.n_test_and)
              # optimizer study: 3 candidates x lrs x 2 sizes, a baseline, and the test stacks
@@ -76,6 +78,6 @@ def estimate_cost(cfg: ExplorationConfig) -> int:
              + 4 * _and_stack(cfg.optimizer_runs * 2 * lrs, 3, 16, cfg.n_test_and)
              + F32 * cfg.handset_repeats * cfg.n_test_and * 3)
     # per-member result arrays (size, score, success, lr, diverged) in float64
-    members = (cfg.n_runs * (cfg.max_filters + len(rc) + 1) + cfg.p1_runs
+    members = (cfg.n_runs * (cfg.max_filters + len(rc) + 1) + 2 * cfg.p1_runs + 2 * cfg.flow_runs
                + cfg.and_runs * (cfg.max_width + 1) + 8 * cfg.optimizer_runs * 2 * lrs)
     return int(total + 5 * 8 * members)

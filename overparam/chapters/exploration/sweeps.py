@@ -101,15 +101,24 @@ def train_online(model, sample: Callable[[], tuple[torch.Tensor, torch.Tensor]],
 
 @torch.no_grad()
 def accuracy_1101(model, X: torch.Tensor, y: torch.Tensor, chunk: int = 64,
-                  batch: int = 250) -> torch.Tensor:
+                  cells: int = 2**22) -> torch.Tensor:
     """Accuracy (n_models,) of every member on a shared validation set X (n, length).
 
-    Members and examples are taken in chunks so the position-wise responses, the
-    costly part (n * positions * filters per member), stay in cache.
+    Members are taken in chunks (consecutive members, which share a size in the sweeps'
+    layout) and the chunk's kernels trimmed to its largest live filter count: a padded
+    filter adds exactly 0 to the logit. Examples are taken in batches so that the
+    position-wise responses (members x filters x examples x positions, at most ``cells``)
+    stay in cache.
     """
     out = []
+    positions = X.shape[-1] - 3
     for s in range(0, model.n_models, chunk):
         sub = model.select(s, s + chunk)
+        f = 1
+        if "kernels" in sub.params:
+            f = int(sub.sizes.max())
+            sub.params = {**sub.params, "kernels": sub.params["kernels"][:, :f], "w": sub.params["w"][:, :f]}
+        batch = max(1, cells // (sub.n_models * f * positions))
         hits = sum(((sub(X[b:b + batch]) > 0).float() == y[b:b + batch]).float().sum(-1)
                    for b in range(0, len(y), batch))
         out.append(hits / len(y))
@@ -138,6 +147,11 @@ def train_state(tenths: np.ndarray, steps: int, error: np.ndarray, solved: np.nd
     return TrainState(np.full(len(tenths), steps), tenths[:, -1], np.asarray(error, float), met, CRITERION)
 
 
+def subset_state(st: TrainState, keep: np.ndarray) -> TrainState:
+    """The members of ``st`` selected by the boolean mask ``keep``."""
+    return TrainState(st.steps[keep], st.train_loss[keep], st.train_error[keep], st.met[keep], st.criterion)
+
+
 @dataclass
 class SweepResult:
     """Per-member outcome of a stacked sweep (arrays of length n_members).
@@ -155,14 +169,14 @@ class SweepResult:
     model: object = field(repr=False, default=None)
     seconds: float = 0.0
     state: TrainState | None = field(repr=False, default=None)   # one entry per member
+    init: np.ndarray | None = field(repr=False, default=None)    # CNN: initial kernels (M, F, 4)
 
     def arm(self, sizes=None) -> TrainState:
         """TrainState of the members whose size is in ``sizes`` (all members when None)."""
         if self.state is None:
             raise ValueError(f"{self.kind} sweep has no training state recorded")
         keep = np.ones(len(self.sizes), bool) if sizes is None else np.isin(self.sizes, list(np.atleast_1d(sizes)))
-        st = self.state
-        return TrainState(st.steps[keep], st.train_loss[keep], st.train_error[keep], st.met[keep], st.criterion)
+        return subset_state(self.state, keep)
 
     def by_size(self, what: str = "score") -> dict[int, np.ndarray]:
         """``score`` (or ``success`` as 0/1) grouped by size, in member order."""
@@ -180,6 +194,54 @@ class SweepResult:
                              mean=e.mean, ci_low=e.low, ci_high=e.high, success=w.mean,
                              success_low=w.low, success_high=w.high, n=int(sel.sum())))
         return rows
+
+
+# --------------------------------------------------------------------------- gradient-friendly variants
+
+#: Temperature of the smooth max (log-sum-exp) that replaces max pooling: fixed before any
+#: run, large enough that a kernel of the initial scale (outputs ~0.5 apart) still weights
+#: its best window most, small enough that every window gets a gradient.
+SMOOTH_TEMPERATURE = 5.0
+LEAKY_SLOPE = 0.01   # PyTorch's default LeakyReLU slope
+
+
+class SmoothMaxCNN(StackedCNN):
+    """StackedCNN with max pooling replaced by a smooth max: log-sum-exp over positions of
+    ``SMOOTH_TEMPERATURE`` x the responses, divided by it (every window gets a gradient).
+    Members must all have the same number of filters (a zero-padded filter would not stay
+    zero: its smooth max is log(P) / temperature, not 0).
+
+    Introduced in: Chapter 1
+    """
+
+    def __init__(self, n_filters: Sequence[int], **kw):
+        super().__init__(n_filters, **kw)
+        if len(set(self.sizes.tolist())) != 1:
+            raise ValueError(f"n_filters={list(n_filters)!r} is not allowed for a smooth max; "
+                             "expected one size for every member")
+
+    def forward(self, X, z=None):
+        k = self.params["kernels"]
+        M, n_f, width = k.shape
+        windows = X.unfold(-1, width, 1)                  # (..., B, P, width)
+        B, P = windows.shape[-3], windows.shape[-2]
+        if X.dim() == 2:                                   # shared inputs: one matmul
+            conved = k.reshape(M * n_f, width) @ windows.reshape(B * P, width).T
+        else:
+            conved = torch.bmm(k, windows.reshape(M, B * P, width).transpose(1, 2))
+        h = torch.logsumexp(SMOOTH_TEMPERATURE * conved.reshape(M, n_f, B, P), dim=-1) / SMOOTH_TEMPERATURE
+        return torch.einsum("mfb,mf->mb", h, self.params["w"]) + self.params["b"][:, None]
+
+
+class LeakyMLP1(StackedMLP1):
+    """StackedMLP1 with LeakyReLU (slope :data:`LEAKY_SLOPE`) instead of ReLU.
+
+    Introduced in: Chapter 1
+    """
+
+    @staticmethod
+    def act(x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(x, LEAKY_SLOPE)
 
 
 def validation_1101(n_pairs: int, seed: int, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,7 +267,7 @@ def _optimizer(model, name, lrs, momentum, device):
 def sweep_cnn(kind: str, sizes: Sequence[int], n_runs: int, *, steps: int = 100,
               n_val_pairs: int = 1000, optimizer: str = "momentum",
               lr: float | Sequence[float] = 0.1, momentum: float = 0.5, seed: int = 0,
-              stream: str | None = None, device="cpu") -> SweepResult:
+              stream: str | None = None, pool: str = "max", device="cpu") -> SweepResult:
     """Train ``n_runs`` members per size of a 1101 model as one stack; score on fresh pairs.
 
     Parameters
@@ -215,15 +277,19 @@ def sweep_cnn(kind: str, sizes: Sequence[int], n_runs: int, *, steps: int = 100,
     optimizer, lr, momentum : the source uses SGD with lr 0.1, momentum 0.5; ``lr`` may be
         a list: then every size gets ``n_runs`` members per learning rate
     stream : name of the random stream (initial values, data, seeds z); default the kind
+    pool : "max" (the source's) or "smooth" (:class:`SmoothMaxCNN`, Naive only); on the
+        same stream both draw the same initial values and data (paired trainings)
 
     Returns
     -------
-    SweepResult; ``success`` is 100 % validation accuracy.
+    SweepResult; ``success`` is 100 % validation accuracy; ``init`` the initial kernels.
 
     Introduced in: Chapter 1
     """
     if kind not in ("naive", "random_conv", "hyper"):
         raise ValueError(f"kind={kind!r} is not allowed; choose one of: 'naive', 'random_conv', 'hyper'")
+    if pool not in ("max", "smooth") or (pool == "smooth" and kind != "naive"):
+        raise ValueError(f"pool={pool!r} is not allowed for kind={kind!r}; choose 'max' (or 'smooth' for 'naive')")
     t0 = time.perf_counter()
     g = generator(seed, stream or f"1101 {kind}", device)
     member_sizes, member_lrs = _grid([1] if kind == "hyper" else list(sizes), n_runs, lr)
@@ -232,8 +298,10 @@ def sweep_cnn(kind: str, sizes: Sequence[int], n_runs: int, *, steps: int = 100,
         model = StackedHyperCNN(M, generator=g, device=device)
         n_trained = np.full(M, StackedHyperCNN.n_generated)
     else:
-        model = StackedCNN(member_sizes, random_conv=(kind == "random_conv"), generator=g, device=device)
+        cls = SmoothMaxCNN if pool == "smooth" else StackedCNN
+        model = cls(member_sizes, random_conv=(kind == "random_conv"), generator=g, device=device)
         n_trained = model.n_trained.numpy()
+    init = model.params["kernels"].detach().cpu().numpy().copy() if kind != "hyper" else None
     opt = _optimizer(model, optimizer, member_lrs, momentum, device)
     fitted = train_online(model, lambda: make_pattern_1101(1, generator=g, device=device, batch_shape=(M,)),
                           steps, opt, seed_dim=2 if kind == "hyper" else 0, generator=g,
@@ -242,7 +310,7 @@ def sweep_cnn(kind: str, sizes: Sequence[int], n_runs: int, *, steps: int = 100,
     acc = accuracy_1101(model, Xv, yv).cpu().numpy()
     res = SweepResult(kind, np.asarray(member_sizes), n_trained, acc, acc == 1.0,
                       np.asarray(member_lrs), fitted.diverged, model, time.perf_counter() - t0,
-                      train_state(fitted.info["losses"], fitted.steps, 1 - acc, acc == 1.0))
+                      train_state(fitted.info["losses"], fitted.steps, 1 - acc, acc == 1.0), init)
     log.info(f"  1101 {kind}: {M} trainings in {res.seconds:.1f} s")
     return res
 
@@ -279,16 +347,20 @@ def macro_f1(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def sweep_and(kind: str, widths: Sequence[int], n_runs: int, *, steps: int = 500,
               batch: int = 16, n_test: int = 5000, optimizer: str = "sgd",
               lr: float | Sequence[float] = 0.1, momentum: float = 0.9, seed: int = 0,
-              stream: str | None = None, device="cpu") -> SweepResult:
+              stream: str | None = None, act: str = "relu", device="cpu") -> SweepResult:
     """Train ``n_runs`` AND nets per width as one stack (the source's skip rule); macro-F1.
 
     ``kind`` is "naive" (Linear-ReLU-Linear) or "hyper" (HyperBoolNet, width 2); the
     source trains both with plain SGD, lr 0.1. ``lr`` may be a list (as in
-    :func:`sweep_cnn`). ``success`` is F1 >= 0.99 on ``n_test`` fresh points.
+    :func:`sweep_cnn`). ``act``: "relu" (the source's) or "leaky" (:class:`LeakyMLP1`, Naive
+    only; on the same stream both draw the same initial values and data). ``success`` is
+    F1 >= 0.99 on ``n_test`` fresh points.
     Introduced in: Chapter 1
     """
     if kind not in ("naive", "hyper"):
         raise ValueError(f"kind={kind!r} is not allowed; choose one of: 'naive', 'hyper'")
+    if act not in ("relu", "leaky") or (act == "leaky" and kind != "naive"):
+        raise ValueError(f"act={act!r} is not allowed for kind={kind!r}; choose 'relu' (or 'leaky' for 'naive')")
     t0 = time.perf_counter()
     g = generator(seed, stream or f"and {kind}", device)
     member_sizes, member_lrs = _grid([2] if kind == "hyper" else list(widths), n_runs, lr)
@@ -297,7 +369,7 @@ def sweep_and(kind: str, widths: Sequence[int], n_runs: int, *, steps: int = 500
         model = StackedHyperBoolNet(M, generator=g, device=device)
         n_trained = np.full(M, StackedHyperBoolNet.n_generated)
     else:
-        model = StackedMLP1(member_sizes, generator=g, device=device)
+        model = (LeakyMLP1 if act == "leaky" else StackedMLP1)(member_sizes, generator=g, device=device)
         n_trained = model.n_trained.numpy()
     opt = _optimizer(model, optimizer, member_lrs, momentum, device)
     fitted = train_online(model, lambda: make_and_task(batch, generator=g, device=device, batch_shape=(M,)),
