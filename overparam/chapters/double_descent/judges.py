@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 from scipy import stats as _st
 
-from ...claims import INCONCLUSIVE, Judgement, judge_above, judge_near, mean_of, paired
+from ...claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Judgement, judge_above, judge_near, mean_of, paired
 from ...stats import Estimate
 from .experiments import peak_index, peak_indices
 
@@ -182,6 +182,33 @@ def _judged(batch, m, label) -> Judgement:
     return Judgement(judge_above(e, 0.0), e, _shown([] if picks is None else [tuple(p) for p in picks[0]], label))
 
 
+def verdicts_above(theta, low, high, n: int) -> np.ndarray:
+    """:func:`~overparam.claims.judge_above` (threshold 0) of every (mean, low, high)."""
+    ok = (n >= 2) & np.isfinite(theta) & np.isfinite(low) & np.isfinite(high)
+    return np.where(ok & (low > 0), REPRODUCED, np.where(ok & (high <= 0), NOT_REPRODUCED, INCONCLUSIVE))
+
+
+def verdicts_near(theta, low, high, n: int, tol: float) -> np.ndarray:
+    """:func:`~overparam.claims.judge_near` (target 0, ``tol``) of every (mean, low, high)."""
+    ok = (n >= 2) & np.isfinite(theta) & np.isfinite(low) & np.isfinite(high)
+    inside, outside = (-tol <= low) & (high <= tol), (high < -tol) | (low > tol)
+    return np.where(ok & inside, REPRODUCED, np.where(ok & outside, NOT_REPRODUCED, INCONCLUSIVE))
+
+
+def _stack(ms, part=lambda m: m[0]):
+    """The arrays ``part(m)`` of many measurements stacked along a new leading axis."""
+    return np.stack([np.asarray(part(m), dtype=float) for m in ms])
+
+
+def _many_above(batch):
+    """``many(ms) -> (verdicts, means)`` of an above-0 judge from its batch form over stacked
+    measurements (``batch(ms) -> ((mean, low, high), n)``)."""
+    def many(ms):
+        (theta, low, high), n = batch(ms)
+        return list(verdicts_above(theta, low, high, n)), theta
+    return many
+
+
 def split_above0(curves, choose, measure, label) -> Judgement:
     """Pick on the first half of the seeds, measure on the other half: values above 0.
 
@@ -237,6 +264,7 @@ def peak_exists(m) -> Judgement:
 
 
 peak_exists.batch = lambda m: _peak_exists_batch(m[0])[0]  # (curves (B, S, W), widths)
+peak_exists.many = _many_above(lambda ms: _peak_exists_batch(_stack(ms))[::2])
 
 
 def _height(c):
@@ -263,6 +291,8 @@ def peak_grows(m) -> Judgement:
 
 
 peak_grows.batch = lambda m: _peak_grows_batch(*m[0])[0]  # ((hi, lo) each (B, S, W), widths)
+peak_grows.many = _many_above(lambda ms: (_peak_grows_batch(_stack(ms, lambda m: m[0][0]),
+                                                            _stack(ms, lambda m: m[0][1]))[0], len(ms[0][0][0])))
 
 
 def threshold_shift(triple) -> Estimate:
@@ -299,6 +329,7 @@ def second_descent(m) -> Judgement:
 
 
 second_descent.batch = lambda m: _second_descent_batch(m[0])[0]  # (curves (B, S, W), widths)
+second_descent.many = _many_above(lambda ms: _second_descent_batch(_stack(ms))[::2])
 
 
 def _emc_batch(curves, lw, lwe, emc):
@@ -334,6 +365,20 @@ def emc_at_peak(m) -> Judgement:
            f"the peak lies more than {EMC_REACH} octaves from every EMC width (outside the EMC grid)")
     verdict = INCONCLUSIVE if why else judge_near(e, 0.0, EMC_TOL)
     return Judgement(verdict, e, _shown(js, lambda j: f"EMC width {2 ** lwe[j]:g}" if j >= 0 else "none"), why)
+
+
+def _emc_many(ms):
+    """``many`` of :func:`emc_at_peak`: (verdicts, means) of many measurements at once."""
+    curves, emc = _stack(ms), _stack(ms, lambda m: m[3])
+    lw, lwe = (np.asarray(ms[0][i], dtype=float) for i in (1, 2))
+    (theta, low, high), picks = _emc_batch(curves, lw, lwe, emc)
+    v = verdicts_near(theta, low, high, emc.shape[1], EMC_TOL)
+    if picks is not None:
+        v = np.where((picks[..., 0] < 0).any(1), INCONCLUSIVE, v)
+    return list(v), theta
+
+
+emc_at_peak.many = _emc_many
 
 
 def epochwise_rise(m) -> Judgement:
@@ -388,3 +433,5 @@ def peak_vs_widest(m) -> Judgement:
 
 
 peak_vs_widest.batch = lambda m: _peak_vs_widest_batch(*m[0])[0]  # ((err, probe) each (B, S, W), widths)
+peak_vs_widest.many = _many_above(lambda ms: _peak_vs_widest_batch(_stack(ms, lambda m: m[0][0]),
+                                                                   _stack(ms, lambda m: m[0][1]))[::2])

@@ -51,7 +51,7 @@ RULES = RuleBook([
     Rule("peak_exists", "A model-wise test-error peak exists ({nz_hi} label noise; measured: held-out "
          "seed's error at the peak chosen on the other seeds, minus the larger of its errors at the "
          "classical minimum before it and at width {w_max})", NAKKIRAN, _ABOVE0 + _JACK,
-         Custom(peak_exists, (0.0,)),
+         Custom(peak_exists, (0.0,), many=peak_exists.many),
          Sim(_at_boundary(peak_exists, _bump_curves, 0.0, PEAK), _bump_curves(PEAK_SEEN),
              _curves(lambda w: np.linspace(0.5, 0.3, w)),
              f"curves over the profile's widths, sd {SD_ERR} per point; null: the peak height at "
@@ -68,14 +68,14 @@ RULES = RuleBook([
     Rule("second_descent", "The second descent falls below the classical minimum ({nz_hi} noise; "
          "measured: held-out seed's error at the classical minimum chosen on the other seeds, minus "
          "at width {w_max})", "Belkin et al. 2019; Nakkiran et al. 2019, via " + SOURCE, _ABOVE0 + _JACK,
-         Custom(second_descent, (0.0,)),
+         Custom(second_descent, (0.0,), many=second_descent.many),
          Sim(_at_boundary(second_descent, _second_curves, -PEAK, PEAK), _second_curves(PEAK),
              _second_curves(-PEAK), "null: the widest model's gap below the classical minimum at "
              "which the estimate is centred on 0 (a few thousandths: the minimum of three noisy "
              f"points leans down); sd {SD_ERR} per point; effect {PEAK}"), footing=SAME_STEPS),
     Rule("peak_grows", "The peak grows with label noise (measured: per seed, peak height above the "
          "widest model, {nz_hi} minus {nz_lo} noise; peaks chosen on the other seeds)", NAKKIRAN,
-         _ABOVE0 + _JACK, Custom(peak_grows, (0.0,)),
+         _ABOVE0 + _JACK, Custom(peak_grows, (0.0,), many=peak_grows.many),
          Sim(_pair(_bump(PEAK), _bump(PEAK)), _pair(_bump(2 * PEAK), _bump(0.0)),
              _pair(_bump(0.0), _bump(2 * PEAK)), f"sd {SD_ERR} per point; effect: peak {2 * PEAK} vs none"),
          footing=SAME_STEPS),
@@ -109,7 +109,7 @@ RULES = RuleBook([
          "{emc_seeds} seeds)", NAKKIRAN,
          f"reproduced if the CI lies within ±{EMC_TOL} (EMC within a factor 1.4 of n); inconclusive "
          f"if the peak is more than {EMC_REACH} octaves from every EMC width" + _JACK,
-         Custom(emc_at_peak, (-EMC_TOL, EMC_TOL)),
+         Custom(emc_at_peak, (-EMC_TOL, EMC_TOL), many=emc_at_peak.many),
          Sim(_emc(EMC_TOL), _emc(0.0), _emc(1.5),
              f"the real path: peak on the width grid, nearest EMC width, EMC from training errors over "
              f"the profile's sample sizes (censored); seed sd {SD_LOG2} in log2 EMC; null at the band's "
@@ -164,7 +164,7 @@ RULES = RuleBook([
          "noise; measured: per held-out seed, log of the input sensitivity - the Frobenius norm of the "
          "softmax output's input Jacobian on the test inputs, Novak et al. 2018 - at the peak chosen on "
          "the other seeds' test error, minus at width {w_max})", SOURCE, _ABOVE0 + _JACK,
-         Custom(peak_vs_widest, (0.0,)),
+         Custom(peak_vs_widest, (0.0,), many=peak_vs_widest.many),
          Sim(_probe_curves(0.0, _sd("smoother_wide", 0.3) / np.sqrt(2)),
              _probe_curves(np.log(2), _sd("smoother_wide", 0.3) / np.sqrt(2)),
              _probe_curves(-np.log(2), _sd("smoother_wide", 0.3) / np.sqrt(2)),
@@ -175,7 +175,7 @@ RULES = RuleBook([
          "sharpness proxy of basin volume, not a volume: the training-loss rise under random weight "
          "perturbations of {rel:g} x each tensor's norm; {nz_hi} noise; measured: per held-out seed, "
          "the rise at the test-error peak chosen on the other seeds, minus at width {w_max})",
-         "Wu & Zhu 2017, via " + SOURCE, _ABOVE0 + _JACK, Custom(peak_vs_widest, (0.0,)),
+         "Wu & Zhu 2017, via " + SOURCE, _ABOVE0 + _JACK, Custom(peak_vs_widest, (0.0,), many=peak_vs_widest.many),
          Sim(_probe_curves(0.0, _sd("flat_wide", 0.1) / np.sqrt(2)),
              _probe_curves(_FLAT_EFFECT, _sd("flat_wide", 0.1) / np.sqrt(2)),
              _probe_curves(-_FLAT_EFFECT, _sd("flat_wide", 0.1) / np.sqrt(2)),
