@@ -305,7 +305,11 @@ RULES = RuleBook([
          Above(0.0), _sim("noisy_loss", 0.0, 0.5, -0.5, 0.2, "measured at long only; effect 0.5 octave (the "
                           "journal gives no size)")),
     *[r for t in TASKS for r in _per_task(t)[1:]],
-], replicates=lambda cfg: cfg.n_seeds, not_tested=[
+], replicates=lambda cfg: cfg.n_seeds, scale_notes={
+    k: "the arms train without L2: their cross-entropy keeps falling on a training set the nets separate, so "
+       "the loss plateau the footing asks for is not reached at any CPU scale (measured on easy to 120 epochs, "
+       "2 seeds per start and pre-training level: no member met it); inconclusive: under-trained at quick and long"
+    for k in ("flat_none", "same_loss")}, not_tested=[
     ("Training the slope k with x0 (the first implementation)", "the journal settled on a fixed slope; "
      "the chapter tests the fixed and the random slope"),
     ("Random activation: \"With this method gradients will always be zero so this is completely unusable\"",
