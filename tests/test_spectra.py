@@ -154,7 +154,7 @@ def test_all_sections_run_and_every_claim_row_is_computed():
     res = spectra.SpectraResults(TINY, by_k=by_k, fluct=fl, sgd_gd=sg, line=line)
     table = spectra.claims(res, RUN)
     rows = {r.key: r for r in table.claims}
-    assert len(rows) == 1 + 2 + 3 + 3
+    assert len(rows) == 1 + 2 + 4 + 3
     assert table.not_tested
     # every row: verdict from the chapter's rule on the same measurements, and its measured value
     ln = line
@@ -283,3 +283,45 @@ def test_footing_under_trained_arms_make_the_verdict_inconclusive():
         res.sgd_gd.level = {s: np.maximum(sgd.train_error[-1], gd.train_error[-1]) for s in ("small", "large")}
         row = SV.RULES.table({"sgd_gd_small": spectra.measure(res)["sgd_gd_small"]}, RUN).claims[0]
         assert row.verdict == want, (gd_end, row.why)
+
+
+def _easy_results(small_loss, large_loss, large_end: int = 20):
+    """Synthetic SGD/GD curves: per-seed final training losses of the small and large net."""
+    def curves(loss, end=20):
+        steps = np.array([0, 10, end])
+        return spectra.Curves(steps, np.zeros((3, 3)), np.zeros((3, 3)), np.tile(np.asarray(loss, float), (3, 1)))
+    cur = {("small", "SGD"): curves(small_loss), ("large", "SGD"): curves(large_loss, large_end),
+           ("small", "GD"): curves(small_loss), ("large", "GD"): curves(large_loss)}
+    zero = {k: np.zeros(3) for k in cur}
+    sg = _NS(matched=zero, errors=zero, dataset="x", curves=cur, level={s: np.zeros(3) for s in ("small", "large")},
+             sgd_steps=20)
+    return spectra.SpectraResults(spectra.PROFILES["quick"], sgd_gd=sg)
+
+
+def test_easy_reads_the_training_losses_of_both_nets_after_the_same_steps():
+    """'Training is easy when M is large': log(small / large training loss) per seed, above 0."""
+    small, large = [0.30, 0.25, 0.35], [0.05, 0.04, 0.06]
+    m = spectra.measure(_easy_results(small, large))["easy"]
+    np.testing.assert_allclose(m.value, np.log(np.array(small) / np.array(large)))
+    row = SV.RULES.table({"easy": m}, RUN).claims[0]
+    assert row.verdict == C.REPRODUCED and not row.why
+    swapped = SV.RULES.table({"easy": spectra.measure(_easy_results(large, small))["easy"]}, RUN).claims[0]
+    assert swapped.verdict == C.NOT_REPRODUCED                       # the small net trains better: refuted
+    uneven = SV.RULES.table({"easy": spectra.measure(_easy_results(small, large, 30))["easy"]}, RUN).claims[0]
+    assert uneven.verdict == C.INCONCLUSIVE and "same steps" in uneven.why
+
+
+def test_sections_reuse_section_one_at_its_own_setting():
+    """The width and class sweeps reuse section 1's nets where the setting is section 1's
+    (same seed and config): identical measurements, no retraining."""
+    cfg = dataclasses.replace(TINY, widths=(TINY.width, 2 * TINY.width), ks=(2, TINY.k))
+    bulk = spectra.bulk_and_outliers(cfg)
+    w = spectra.zeros_vs_width(cfg, bulk=bulk)
+    assert np.allclose(w.frac_zero[:, 0], bulk.frac_zero) and np.array_equal(w.n_outliers[:, 0], bulk.n_outliers)
+    fresh = spectra.zeros_vs_width(dataclasses.replace(cfg, widths=(TINY.width, 3 * TINY.width)))
+    np.testing.assert_allclose(fresh.frac_zero[:, 0], w.frac_zero[:, 0])
+    np.testing.assert_allclose(fresh.top[:, 0], w.top[:, 0], rtol=1e-6)
+    k = spectra.outliers_vs_classes(cfg, bulk=bulk)
+    plain = spectra.outliers_vs_classes(cfg)
+    np.testing.assert_allclose(k.top[:, -1], plain.top[:, -1], rtol=1e-4)
+    assert np.array_equal(k.n_outliers, plain.n_outliers)

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 
 TINY = dataclasses.replace(K.PROFILES["smoke"], widths=(12, 8), steps=30, eval_every=10,
                            supermask_steps=30, rewind_steps=(0, 5), late_step=5,
-                           small_widths=(6, 4), target_width=4)
+                           small_widths=(6, 4), target_width=4, dwr=True)
 RUN = config.Run("smoke", "cpu", 0)
 
 
@@ -59,7 +59,7 @@ def test_imp_stack_groups_and_densities(res):
     assert st.imp.density.shape == (R + 1, S * (len(TINY.criteria) + 1))
     # every group of one round has the same density (same rate, same layer sizes)
     assert np.allclose(st.imp.density[R], st.imp.density[R, 0])
-    assert res.controls.test_acc.shape == (R, S)
+    assert res.controls.test_acc.shape == (TINY.reinit_rounds, S) and res.controls.rounds[-1] == R
     assert res.controls.long_ticket.shape == (TINY.long_rounds, S)
     # a seed's criteria share the dense start: round 0 is identical across groups
     a = st.imp.test_acc[0, st.groups["large_final"]]
@@ -100,7 +100,7 @@ def test_instability_and_movement_shapes(res):
     assert res.instability.dense.shape == (len(TINY.rewind_steps), TINY.n_seeds)
     assert res.movement.raw.shape == res.movement.matched.shape == (TINY.rounds, TINY.n_seeds)
     assert res.malach.target_acc.shape == (TINY.n_seeds,)
-    assert res.transfer.data_ticket.shape == res.transfer.data_random.shape == (TINY.rounds, TINY.n_seeds)
+    assert res.transfer.data_ticket.shape == res.transfer.data_random.shape == (TINY.transfer_rounds, TINY.n_seeds)
 
 
 def test_every_claim_row_is_recomputed_from_the_measurements(res):
@@ -115,7 +115,7 @@ def test_every_claim_row_is_recomputed_from_the_measurements(res):
         assert row.verdict == j.verdict or (row.verdict == C.INCONCLUSIVE and row.why)
     R, g = TINY.rounds, res.stage.groups["large_final"]
     a, b = meas["reinit"].value
-    assert np.array_equal(a, res.stage.imp.test_acc[R, g]) and np.array_equal(b, res.controls.test_acc[R - 1])
+    assert np.array_equal(a, res.stage.imp.test_acc[R, g]) and np.array_equal(b, res.controls.test_acc[-1])
     assert table.not_tested and all(reason for _, reason in table.not_tested)
 
 
@@ -191,7 +191,7 @@ def _arms(res):
     s = slice(None)
     return {
         "lth": (("matching.ticket_acc", s), ("matching.dense_acc", s)),
-        "reinit": (("stage.imp.test_acc", (R, g["large_final"])), ("controls.test_acc", (R - 1,))),
+        "reinit": (("stage.imp.test_acc", (R, g["large_final"])), ("controls.test_acc", (-1,))),
         "long": (("controls.long_ticket", (-1,)), ("controls.long_reinit", (-1,))),
         "random": (("stage.imp.test_acc", (R, g["large_final"])), ("stage.imp.test_acc", (R, g["random"]))),
         "late": (("stage.imp.test_acc", (R, g["late"])), ("stage.imp.test_acc", (R, g["large_final"]))),
@@ -201,6 +201,7 @@ def _arms(res):
                                ("stage.imp.test_acc", (R, g["large_final"]))),
         "signed_constant": (("supermasks.by_round_sc", (s, s)), ("supermasks.by_round_init", (s, s))),
         "supermask": (("supermasks.learned_init", s), ("supermasks.trained", s)),
+        "dwr": (("supermasks.learned_dwr", s), ("supermasks.learned_init", s)),
         "malach": (("malach.mask_acc", s), ("malach.target_acc", s)),
         "snip": (("stage.imp.test_acc", (R, g["large_final"])), ("pai.snip", (-1,))),
         "optimizers": (("transfer.adam_ticket_sgd", (-1,)), ("transfer.random_sgd", (-1,))),
@@ -248,7 +249,7 @@ def test_speed_rule_reads_the_reinit_minus_the_ticket(res):
         r = copy.deepcopy(res)
         cross = np.array([1, 1, 2, 1]) if ticket_fast else np.array([len(steps) - 1] * 4)
         r.stage.imp.val_curves[R][g] = np.where(np.arange(len(steps))[None, :] >= cross[:, None], 0.0, 1.0)
-        r.controls.speed[R - 1] = [steps[-1]] * 4 if ticket_fast else [0, steps[1], 0, 0]
+        r.controls.speed[-1] = [steps[-1]] * 4 if ticket_fast else [0, steps[1], 0, 0]
         seen.append(_verdict(r, "faster"))
     assert seen == [C.REPRODUCED, C.NOT_REPRODUCED]
 
@@ -303,6 +304,62 @@ def test_an_under_trained_arm_makes_a_converged_rule_inconclusive(res):
     # same-steps rules: a re-init trained for fewer iterations than the ticket
     r.controls.steps = r.controls.steps // 2
     _put(r, "stage.imp.test_acc", (TINY.rounds, r.stage.groups["large_final"]), _noise(n, 2))
-    _put(r, "controls.test_acc", (TINY.rounds - 1,), _noise(n, 1) - 0.4)
+    _put(r, "controls.test_acc", (-1,), _noise(n, 1) - 0.4)
     row = K.RULES.table({"reinit": K.measure(r)["reinit"]}, RUN).claims[0]
     assert row.verdict == C.INCONCLUSIVE and "same steps" in row.why
+
+
+def test_dwr_rescales_each_layer_by_its_kept_share_and_is_switched_per_member():
+    """Zhou et al.'s dynamic weight rescaling: a layer's masked weights times (weights in the
+    layer / ones in its mask), per member; members without the flag are plain masks."""
+    import torch
+    from overparam import pruning as P
+    m = torch.zeros(2, 4, 5)
+    m[0, :, :1] = 1                                  # member 0 keeps 4 of 20: factor 5
+    m[1] = 1                                         # member 1 keeps all: factor 1
+    assert P.dwr_scale(m).flatten().tolist() == [5.0, 1.0]
+    assert P.dwr_scale(torch.zeros(1, 3, 3)).item() == 9.0   # empty mask: as if one weight were kept
+    arch = P.Arch("mlp", (6,), 64, 10)
+    data = K.load_data(TINY)
+    from overparam import models
+    frozen = P.he_scale(models.init_stack(arch, [0, 0]).params)
+    cfg = P.StepConfig(20, 0.1, "adam", 0.9, 30, 20)
+    run = P.train_supermask(arch, frozen, data, cfg, order_seeds=[0, 0], dwr=[False, True])
+    for j in (0, 2):                                 # weight tensors: effective = frozen x mask (x scale)
+        mask = run.masks[j // 2]
+        eff = run.run.params[j]
+        np.testing.assert_allclose(eff[0].numpy(), (frozen[j][0] * mask[0]).numpy(), rtol=1e-6)
+        scale = mask[1].numel() / mask[1].sum().item()
+        np.testing.assert_allclose(eff[1].numpy(), (frozen[j][1] * mask[1] * scale).numpy(), rtol=1e-5)
+    assert not np.allclose(run.run.val_loss[0], run.run.val_loss[1])   # the rescaling changes training
+    with pytest.raises(ValueError, match="dwr has 3 flags"):
+        P.train_supermask(arch, frozen, data, cfg, dwr=[True, True, False])
+
+
+def test_dwr_row_is_switched_off_without_the_arm(res):
+    import copy
+    r = copy.deepcopy(res)
+    r.supermasks.learned_dwr = None
+    assert "dwr" not in K.measure(r) and "dwr" in K.measure(res)
+
+
+def test_imp_trains_a_shared_dense_start_once_and_gives_it_to_every_member():
+    """Members with the same init seed and batch order share round 0: their dense runs (curves,
+    parameters, snapshots) are the one run, equal to that seed's run trained alone."""
+    from overparam import pruning as P
+    data = K.load_data(TINY)
+    cfg = TINY.step_config()
+    net = TINY.net(data.d, data.n_classes)
+    both = P.imp(net, [3, 3, 4], data, cfg, rate=0.5, rounds=1, criterion=["large_final", "random", "large_final"],
+                 snapshot_steps=(5,))
+    alone = P.imp(net, [3], data, cfg, rate=0.5, rounds=1, snapshot_steps=(5,))
+    np.testing.assert_array_equal(both.curves[0][0], both.curves[0][1])
+    np.testing.assert_allclose(both.curves[0][0], alone.curves[0][0])
+    np.testing.assert_allclose(both.dense_final[0][1].numpy(), alone.dense_final[0][0].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(both.snapshots[5][0][1].numpy(), alone.snapshots[5][0][0].numpy())
+    assert not np.allclose(both.curves[0][0], both.curves[0][2])        # another seed: its own run
+    assert both.masks[1][0].shape[0] == 3 and not torch_equal(both.masks[1][0][0], both.masks[1][0][1])
+
+
+def torch_equal(a, b) -> bool:
+    return bool((a == b).all())

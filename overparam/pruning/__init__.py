@@ -25,7 +25,7 @@ from .at_init import (InstabilityResult, grasp_scores, instability, instability_
 from .masks import (CRITERIA, SCOPES, apply_masks, check_rate, criterion_scores, density, mask_scores,
                     matched_movement_ratio, movement_ratio, ones_masks, prune, random_masks_like, repeat_params,
                     rewind, select, stack_rounds, weights)
-from .supermask import (ESTIMATORS, HE_GAIN, SupermaskRun, he_scale, signed_constant, supermask,
+from .supermask import (ESTIMATORS, HE_GAIN, SupermaskRun, dwr_scale, he_scale, signed_constant, supermask,
                         train_supermask)
 from .training import (OPTIMIZERS, ImpResult, SplitData, StepConfig, TrainRun, evaluate, imp, iterations_to,
                        train_loop, train_stack)
@@ -35,6 +35,6 @@ __all__ = [
     "snip_scores", "CRITERIA", "SCOPES", "apply_masks", "check_rate", "criterion_scores", "density",
     "mask_scores", "matched_movement_ratio", "movement_ratio", "ones_masks", "prune", "random_masks_like",
     "repeat_params", "rewind", "select", "stack_rounds", "weights", "ESTIMATORS", "HE_GAIN", "SupermaskRun",
-    "he_scale", "signed_constant", "supermask", "train_supermask", "OPTIMIZERS", "ImpResult", "SplitData",
+    "he_scale", "dwr_scale", "signed_constant", "supermask", "train_supermask", "OPTIMIZERS", "ImpResult", "SplitData",
     "StepConfig", "TrainRun", "evaluate", "imp", "iterations_to", "train_loop", "train_stack",
 ]

@@ -87,9 +87,21 @@ class SupermaskRun:
     density: np.ndarray
 
 
+def dwr_scale(mask: torch.Tensor) -> torch.Tensor:
+    """Zhou et al.'s dynamic weight rescaling factor of a stacked layer mask (M, ...): per
+    member, the layer's number of weights over the number of ones in its mask (no gradient;
+    an empty mask gives the factor of one kept weight), shaped to broadcast against it.
+
+    Introduced in: Chapter 7
+    """
+    kept = mask.detach().flatten(1).sum(1).clamp_min(1.0)
+    return (mask[0].numel() / kept).reshape(-1, *([1] * (mask.dim() - 1)))
+
+
 def train_supermask(arch: models.Arch, frozen: Sequence[torch.Tensor], data: SplitData, cfg: StepConfig, *,
                     estimator: str = "sigmoid_bernoulli", score_init: float = 0.0,
-                    order_seeds: Sequence[int] | None = None, seed: int = 0) -> SupermaskRun:
+                    order_seeds: Sequence[int] | None = None, seed: int = 0,
+                    dwr: bool | Sequence[bool] = False) -> SupermaskRun:
     """Learn a mask over frozen weights (Zhou et al.'s supermask training); weights never change.
 
     The scores are the trained tensors of :func:`overparam.engine.loop.fit` (through
@@ -101,6 +113,9 @@ def train_supermask(arch: models.Arch, frozen: Sequence[torch.Tensor], data: Spl
     estimator : "straight_through" or "sigmoid_bernoulli"
     score_init : initial score of every weight, plus small noise (0: keep probability 1/2)
     seed : seeds the score noise and the Bernoulli samples (``config.generator`` streams)
+    dwr : dynamic weight rescaling (Zhou et al.), for every member or one flag per member: at
+        every iteration, and at evaluation, each layer's masked weights are multiplied by the
+        layer's number of weights over the number of ones in the mask drawn (:func:`dwr_scale`)
 
     Returns
     -------
@@ -116,9 +131,18 @@ def train_supermask(arch: models.Arch, frozen: Sequence[torch.Tensor], data: Spl
     scores = [(score_init + 0.01 * torch.randn(w.shape, generator=g)).to(device).requires_grad_(True)
               for w in weights(fz)]
     dgen = generator(seed, "supermask-bernoulli", device)
+    flags = torch.as_tensor([dwr] * M if isinstance(dwr, bool) else list(dwr), dtype=torch.bool, device=device)
+    if flags.numel() != M:
+        raise ValueError(f"dwr has {flags.numel()} flags for {M} members")
+
+    def masked(p: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if not bool(flags.any()):
+            return p * mask
+        scale = torch.where(flags.reshape(-1, *([1] * (mask.dim() - 1))), dwr_scale(mask), 1.0)
+        return p * (mask * scale)
 
     def effective(sc: list[torch.Tensor], train: bool) -> list[torch.Tensor]:
-        return [p * supermask(sc[j // 2], estimator, train, dgen) if j % 2 == 0 else p
+        return [masked(p, supermask(sc[j // 2], estimator, train, dgen)) if j % 2 == 0 else p
                 for j, p in enumerate(fz)]
 
     order_seeds = list(range(M)) if order_seeds is None else list(order_seeds)

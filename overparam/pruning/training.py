@@ -24,7 +24,7 @@ from ..config import check_choice, check_positive, generator, log
 from ..engine.loop import Every, Snapshots, fit, per_member_batches
 from ..engine.optim import OPTIMIZERS, make_optimizer
 from .masks import (CRITERIA, SCOPES, apply_masks, check_rate, density, mask_scores, ones_masks, prune,
-                    rewind)
+                    rewind, select)
 
 
 
@@ -260,6 +260,14 @@ def train_stack(arch: models.Arch, params: Sequence[torch.Tensor], masks: Sequen
                       snapshot_steps, label)
 
 
+def _members(run: TrainRun, idx: Sequence[int]) -> TrainRun:
+    """The run of members ``idx`` (indices into ``run``'s members; repeats allowed)."""
+    idx = list(idx)
+    return TrainRun(run.steps, run.val_loss[idx], run.val_err[idx], run.test_err[idx], run.train_err[idx],
+                    run.early_step[idx], run.test_err_early[idx], select(run.params, idx),
+                    {k: select(v, idx) for k, v in run.snapshots.items()}, run.seconds)
+
+
 @dataclass
 class ImpResult:
     """Rounds of iterative pruning of M stacked networks (round 0 = dense).
@@ -350,8 +358,14 @@ def imp(arch: models.Arch, seeds: Sequence[int], data: SplitData, cfg: StepConfi
     gen = generator(int(seeds[0]), "imp-random-criterion")
     p0 = models.init_stack(arch, [int(s) for s in seeds], data.X_train.device).params
     masks = [m.cpu() for m in ones_masks(p0)]
-    run = train_stack(arch, p0, None, data, cfg, order_seeds=order,
+    # members with the same init seed and batch order train the same dense network: round 0
+    # trains each such network once and hands its run to every member that shares it
+    key = [(int(s), int(o)) for s, o in zip(seeds, order)]
+    uniq = list(dict.fromkeys(key))
+    first, back = [key.index(k) for k in uniq], [uniq.index(k) for k in key]
+    run = train_stack(arch, select(p0, first), None, data, cfg, order_seeds=[order[i] for i in first],
                       snapshot_steps=sorted(set(rws) | set(snapshot_steps)), label="imp round 0")
+    run = run if len(uniq) == M else _members(run, back)
     rew = [torch.stack([run.snapshots[j][t][i] for i, j in enumerate(rws)]) for t in range(len(p0))]
     runs, all_masks, last = [run], [masks], run
     for r in range(1, rounds + 1):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import stats as _st
 
 from ... import data, hessian, landscape, models
@@ -91,7 +92,10 @@ class SweepResult:
     test_error: np.ndarray   # (R, S)
 
 
-def _sweep(cfg: SpectraConfig, name: str, values, seed: int, device, with_zero: bool) -> SweepResult:
+def _sweep(cfg: SpectraConfig, name: str, values, seed: int, device, with_zero: bool,
+           bulk: BulkResult | None = None) -> SweepResult:
+    """One knob swept; at the setting that equals section 1's (``bulk``, same seed and
+    config), section 1's trained nets and exact spectra are reused instead of retrained."""
     W = outlier_window(cfg)
     R, S = cfg.n_seeds, len(values)
     top = np.full((R, S, W), np.nan)
@@ -100,36 +104,43 @@ def _sweep(cfg: SpectraConfig, name: str, values, seed: int, device, with_zero: 
     tl, te, se = (np.zeros((R, S)) for _ in range(3))
     n_params = np.zeros(S, dtype=int)
     for j, v in enumerate(values):
-        tr = train_blobs(cfg, seed=seed, device=device, label=f"{name}={v}", **{name: v})
+        same = bulk is not None and v == getattr(cfg, name)
+        tr = bulk.trained if same else train_blobs(cfg, seed=seed, device=device, label=f"{name}={v}", **{name: v})
         n_params[j] = tr.n_params
         tl[:, j], te[:, j], _, se[:, j] = tr.errors()
         for i in range(R):
-            sp = spectrum_of(tr, i, cfg, seed=seed) if with_zero else None
+            sp = bulk.spectra[i] if same else spectrum_of(tr, i, cfg, seed=seed) if with_zero else None
             lam = sp.eigenvalues[:W] if sp is not None and sp.exact else top_of(tr, i, W)
             top[i, j, :lam.size] = lam
             no[i, j] = count_outliers(lam, W)
-            if sp is not None:
+            if with_zero:
                 fz[i, j] = _frac_zero(sp, lam[0], cfg.zero_tol)
         log.info(f"{name} sweep: {j + 1}/{S} done")
     return SweepResult(name, tuple(values), n_params, top, no, fz, tl, te, se)
 
 
 @_one_thread
-def outliers_vs_classes(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> SweepResult:
+def outliers_vs_classes(cfg: SpectraConfig, *, seed: int = 0, device="cpu",
+                        bulk: BulkResult | None = None) -> SweepResult:
     """Section 2: number of outlier eigenvalues for each k in ``cfg.ks``.
+
+    ``bulk``: section 1's result, reused at k = ``cfg.k`` (its nets are that setting's).
 
     Introduced in: Chapter 2
     """
-    return _sweep(cfg, "k", cfg.ks, seed, device, with_zero=False)
+    return _sweep(cfg, "k", cfg.ks, seed, device, with_zero=False, bulk=bulk)
 
 
 @_one_thread
-def zeros_vs_width(cfg: SpectraConfig, *, seed: int = 0, device="cpu") -> SweepResult:
+def zeros_vs_width(cfg: SpectraConfig, *, seed: int = 0, device="cpu",
+                   bulk: BulkResult | None = None) -> SweepResult:
     """Section 3: fraction of eigenvalues at zero and outlier count for each width.
+
+    ``bulk``: section 1's result, reused at width = ``cfg.width`` (its nets are that setting's).
 
     Introduced in: Chapter 2
     """
-    return _sweep(cfg, "width", cfg.widths, seed, device, with_zero=True)
+    return _sweep(cfg, "width", cfg.widths, seed, device, with_zero=True, bulk=bulk)
 
 
 @_one_thread
@@ -173,7 +184,8 @@ def gauss_newton_split(cfg: SpectraConfig, *, seed: int = 0, device="cpu",
     sp["H"] = bulk.spectra[0] if bulk is not None else spectrum_of(tr, 0, cfg, "H", seed)
     tH, tG, tR = [], [], []
     for i in range(tr.thetas.shape[0]):
-        tH.append(top_of(tr, i, n_top, "H"))
+        exact = bulk is not None and bulk.spectra[i].exact        # section 1 has all of H's eigenvalues
+        tH.append(bulk.spectra[i].eigenvalues[:n_top] if exact else top_of(tr, i, n_top, "H"))
         tG.append(top_of(tr, i, n_top, "G"))
         curv = tr.curvature(i)
         pos = hessian.top_eigenvalues(curv, 1, "R", tol=1e-4)[0]
@@ -270,6 +282,7 @@ class Curves:
     steps: np.ndarray        # (T,)
     train_error: np.ndarray  # (T, R)
     test_error: np.ndarray   # (T, R)
+    train_loss: np.ndarray | None = None  # (T, R) mean cross-entropy on the training set
 
 
 @dataclass
@@ -314,10 +327,15 @@ def match_train_error(a: Curves, b: Curves) -> tuple[np.ndarray, np.ndarray, np.
     return out[0], out[1], level
 
 
-def _errors(arch, params, X, y) -> np.ndarray:
+def _errors(arch, params, X, y, with_loss: bool = False):
+    """Error rate per net (R,); with ``with_loss`` also the mean cross-entropy (same forward)."""
     with torch.no_grad():
-        pred = models.forward(arch, params, X).argmax(-1)
-    return (pred != y).double().mean(1).cpu().numpy()
+        out = models.forward(arch, params, X)
+        err = (out.argmax(-1) != y).double().mean(1).cpu().numpy()
+        if not with_loss:
+            return err
+        loss = F.cross_entropy(out.transpose(1, 2), y.expand(out.shape[0], -1), reduction="none").mean(1)
+    return err, loss.double().cpu().numpy()
 
 
 def _train_recorded(arch, params, X, y, Xt, yt, *, lr, steps, batch_size, batches, eval_steps,
@@ -325,12 +343,13 @@ def _train_recorded(arch, params, X, y, Xt, yt, *, lr, steps, batch_size, batche
     rec: list = []
 
     def record(state):
-        rec.append((state.step, _errors(arch, state.params, X, y), _errors(arch, state.params, Xt, yt)))
+        rec.append((state.step, *_errors(arch, state.params, X, y, with_loss=True),
+                    _errors(arch, state.params, Xt, yt)))
 
     sgd_stack(arch, params, X, y, lr=lr, steps=steps, batch_size=batch_size, batches=batches,
               callbacks=[Every(eval_steps, record)], label=label)
     return Curves(np.array([r[0] for r in rec]), np.stack([r[1] for r in rec]),
-                  np.stack([r[2] for r in rec]))
+                  np.stack([r[3] for r in rec]), np.stack([r[2] for r in rec]))
 
 
 @_one_thread

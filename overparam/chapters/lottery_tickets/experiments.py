@@ -99,8 +99,9 @@ def run_imp(cfg: TicketsConfig, data: P.SplitData, seed: int = 0) -> ImpStage:
 
 @dataclass
 class Controls:
-    """The ticket masks with a fresh init (every round, (R, S)), and tickets and re-inits
-    trained ``long_factor`` times longer on the sparsest ``long_rounds`` rounds ((L, S)).
+    """The ticket masks with a fresh init on the sparsest ``reinit_rounds`` rounds (``rounds``;
+    arrays (N, S), the sparsest last), and tickets and re-inits trained ``long_factor`` times
+    longer on the sparsest ``long_rounds`` rounds ((L, S)).
 
     Introduced in: Chapter 7
     """
@@ -120,6 +121,7 @@ class Controls:
     long_steps: int = 0                      # ... each longer-trained ticket and re-init
     long_plateau: np.ndarray | None = None   # (2, L, S) validation loss on a plateau at the end
     #                                          (:data:`PLATEAU`): tickets, re-inits
+    rounds: np.ndarray | None = None         # (N,) the IMP rounds of the re-init arrays (None: 1..R)
 
 
 #: "Trained long enough" for the longer-training control: over the last quarter of the
@@ -134,33 +136,37 @@ def plateau(val_loss) -> np.ndarray:
 
 
 def run_controls(stage: ImpStage, data: P.SplitData, seed: int = 0) -> Controls:
-    """Random re-initialization of every round's ticket mask, and the longer-training control.
+    """Random re-initialization of the sparsest ``reinit_rounds`` rounds' ticket masks (the
+    rules read the sparsest), and the longer-training control.
 
     Introduced in: Chapter 7
     """
     cfg = stage.cfg
     net = cfg.net(data.d, data.n_classes)
-    S, R = cfg.n_seeds, cfg.rounds
+    S = cfg.n_seeds
     t0 = time.perf_counter()
     order = [seed + s for s in range(S)]
+    ri = cfg.sparsest(cfg.reinit_rounds)
+    N = len(ri)
     with threads(1, data.X_train.device):
-        masks = P.stack_rounds([stage.ticket("masks", round=r) for r in range(1, R + 1)])
-        fresh = models.init_stack(net, _fresh_seeds(seed, S) * R).params
-        run = P.train_stack(net, fresh, masks, data, cfg.step_config(), order_seeds=order * R,
+        masks = P.stack_rounds([stage.ticket("masks", round=r) for r in ri])
+        fresh = models.init_stack(net, _fresh_seeds(seed, S) * N).params
+        run = P.train_stack(net, fresh, masks, data, cfg.step_config(), order_seeds=order * N,
                             label="reinit control")
         L = cfg.long_rounds
-        rounds = list(range(R - L + 1, R + 1))
+        rounds = cfg.sparsest(L)
         lm = P.repeat_params(P.stack_rounds([stage.ticket("masks", round=r) for r in rounds]), 2)
         start = [torch.cat([a, b]) for a, b in zip(P.repeat_params(stage.ticket("params0"), L),
                                                    models.init_stack(net, _fresh_seeds(seed, S) * L).params)]
         lrun = P.train_stack(net, start, lm, data, cfg.step_config(cfg.steps * cfg.long_factor),
                              order_seeds=order * (2 * L), label="long control")
     acc, tr = lrun.test_acc.reshape(2, L, S), (1 - lrun.train_err).reshape(2, L, S)
-    return Controls(run.test_acc.reshape(R, S), (1 - run.train_err).reshape(R, S),
-                    run.early_step.reshape(R, S), (1 - run.test_err_early).reshape(R, S),
-                    P.iterations_to(run.val_err, run.steps, cfg.speed_threshold).reshape(R, S),
+    return Controls(run.test_acc.reshape(N, S), (1 - run.train_err).reshape(N, S),
+                    run.early_step.reshape(N, S), (1 - run.test_err_early).reshape(N, S),
+                    P.iterations_to(run.val_err, run.steps, cfg.speed_threshold).reshape(N, S),
                     np.array(rounds), acc[0], acc[1], tr[0], tr[1], time.perf_counter() - t0,
-                    int(run.steps[-1]), int(lrun.steps[-1]), plateau(lrun.val_loss).reshape(2, L, S))
+                    int(run.steps[-1]), int(lrun.steps[-1]), plateau(lrun.val_loss).reshape(2, L, S),
+                    np.array(ri))
 
 
 @dataclass
@@ -276,7 +282,7 @@ def run_bigger(stage: ImpStage, data: P.SplitData, seed: int = 0) -> Bigger:
                    data.d, data.n_classes)
     big = cfg.net(data.d, data.n_classes)
     with threads(1, data.X_train.device):
-        out = P.imp(small, [seed + s for s in range(cfg.n_seeds)], data, cfg.step_config(), rate=cfg.rate,
+        out = P.imp(small, [seed + s for s in range(cfg.n_seeds)], data, cfg.end_only(), rate=cfg.rate,
                     rounds=cfg.rounds)
     g = stage.groups["large_final"]
     return Bigger(out.density * small.n_weights(), out.test_acc, stage.imp.density[:, g] * big.n_weights(),

@@ -11,7 +11,7 @@ import pandas as pd
 from ...plotting import plot_band
 from ...stats import mean_ci
 from .experiments import Bigger, Controls, ImpStage, Movement
-from .extras import ZHOU_MNIST_FC, Instability, Supermasks, Transfer
+from .extras import ZHOU_DWR_MNIST_FC, ZHOU_MNIST_FC, Instability, Supermasks, Transfer
 
 
 def _logx(ax, xs=None, invert: bool = True) -> None:
@@ -34,6 +34,7 @@ def plot_tickets(stage: ImpStage, ctl: Controls):
     """
     imp, g, gr = stage.imp, stage.groups["large_final"], stage.groups["random"]
     x = stage.pct()
+    xr = x[1:] if ctl.rounds is None else x[ctl.rounds]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     axes = axes.ravel()
     thr = 100 * (1 - stage.cfg.speed_threshold)
@@ -42,7 +43,7 @@ def plot_tickets(stage: ImpStage, ctl: Controls):
                         (axes[3], "speed", f"iterations to {thr:.0f} % val. accuracy")):
         a = stage.speed(None) if key == "speed" else getattr(imp, key)
         plot_band(ax, x, a[:, g].T, label="winning ticket (rewind to 0)", marker="o")
-        plot_band(ax, x[1:], getattr(ctl, key).T, label="same mask, random re-init", marker="s")
+        plot_band(ax, xr, getattr(ctl, key).T, label="same mask, random re-init", marker="s")
         plot_band(ax, x, a[:, gr].T, label="random pruning", marker="^")
         _logx(ax, x)
         ax.set_xlabel("% of weights remaining (log)")
@@ -137,6 +138,10 @@ def supermask_table(sm: Supermasks, best_init: np.ndarray, best_sc: np.ndarray) 
     e = mean_ci(100 * np.asarray(sm.learned_default))
     df.loc["learned mask ⊙ init, PyTorch default scale"] = [f"{e.mean:.1f} [{e.low:.1f}, {e.high:.1f}]",
                                                            np.nan, pd.NA, pd.NA]
+    if sm.learned_dwr is not None:
+        e = mean_ci(100 * np.asarray(sm.learned_dwr))
+        df.loc["DWR learned mask ⊙ init"] = [f"{e.mean:.1f} [{e.low:.1f}, {e.high:.1f}]",
+                                            ZHOU_DWR_MNIST_FC["DWR learned mask ⊙ init"], pd.NA, pd.NA]
     return df
 
 
@@ -169,10 +174,12 @@ def plot_transfer(tr: Transfer):
     """
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]
-    plot_band(ax, tr.pct, tr.sgd_ticket.T, label="ticket found with SGD (in place)", marker="o")
-    plot_band(ax, tr.pct[1:], tr.adam_ticket_sgd.T, label="ticket found with Adam, trained with SGD", marker="s")
-    plot_band(ax, tr.pct, tr.random_sgd.T, label="random pruning, SGD", marker="^")
-    _logx(ax, tr.pct)
+    if tr.sgd_ticket is not None:
+        plot_band(ax, tr.pct, tr.sgd_ticket.T, label="ticket found with SGD (in place)", marker="o")
+    xo = tr.pct[1:] if tr.rounds_pct is None else tr.rounds_pct
+    plot_band(ax, xo, tr.adam_ticket_sgd.T, label="ticket found with Adam, trained with SGD", marker="s")
+    plot_band(ax, xo, tr.random_sgd.T, label="random mask (same layer counts), SGD", marker="^")
+    _logx(ax, xo if tr.pct is None else tr.pct)
     ax.set_ylabel("test accuracy (SGD training)")
     ax.set_title("across optimizers")
     ax = axes[1]
@@ -196,5 +203,7 @@ def summary_table(stage: ImpStage, ctl: Controls) -> pd.DataFrame:
     cols = {"% weights": stage.pct()}
     for name, idx in stage.groups.items():
         cols["late reset" if name == "late" else name] = 100 * stage.imp.test_acc[:, idx].mean(1)
-    cols["re-init"] = np.r_[np.nan, 100 * ctl.test_acc.mean(1)]
+    reinit = np.full(len(cols["% weights"]), np.nan)
+    reinit[np.arange(1, len(reinit)) if ctl.rounds is None else ctl.rounds] = 100 * ctl.test_acc.mean(1)
+    cols["re-init"] = reinit
     return pd.DataFrame(cols).round(2)

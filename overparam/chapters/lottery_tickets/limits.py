@@ -29,6 +29,9 @@ LIMITS = {
     # pruning rounds: 0.8^100 keeps 2e-10 of the weights, less than one weight of any net
     "rounds": 100,
     "long_rounds": 100,
+    "reinit_rounds": 100,
+    "pai_rounds": 100,
+    "transfer_rounds": 100,
     "long_factor": 100,          # the longer-training control's factor
     "steps": 1_000_000,
     "supermask_steps": 1_000_000,

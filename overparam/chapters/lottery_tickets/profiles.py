@@ -43,6 +43,9 @@ class TicketsConfig:
     criteria: tuple = ("large_final", "magnitude_increase", "random")  # full: all of Zhou's
     long_factor: int = 3           # the longer-training control trains 3x longer
     long_rounds: int = 1           # ... on the sparsest rounds only (the cost)
+    reinit_rounds: int = 2         # re-init control on the sparsest 2 rounds (the rules read the sparsest)
+    pai_rounds: int = 1            # SNIP / GraSP at the sparsest round(s) only (the rule reads the sparsest)
+    transfer_rounds: int = 1       # transferred tickets trained at the sparsest round(s) only (likewise)
     supermask_steps: int = 400     # iterations of learned-mask training
     supermask_lr: float = 0.1      # Adam on the scores: scores must move by O(1)
     estimator: str = "sigmoid_bernoulli"  # Zhou et al.'s estimator
@@ -52,6 +55,9 @@ class TicketsConfig:
     speed_threshold: float = 0.1   # "learns faster": iterations to 90 % validation accuracy
     small_widths: tuple | None = None  # smaller starting net; None = half the widths
     transfer: bool = True          # run the transfer section (optimizers and data sets)
+    in_place_sgd: bool = True      # transfer: also find tickets with SGD itself (the figure's reference line;
+    #                                no rule reads it)
+    dwr: bool = False              # supermasks: also learn a mask with dynamic weight rescaling (Zhou et al.)
     sgd_lr: float = 0.05           # transfer: SGD (momentum 0.9) rate for this MLP
 
     def __post_init__(self):
@@ -60,7 +66,8 @@ class TicketsConfig:
         check_choice("optimizer", self.optimizer, P.OPTIMIZERS)
         check_choice("estimator", self.estimator, P.ESTIMATORS)
         for n in ("n_val", "steps", "batch_size", "eval_every", "n_seeds", "rounds", "long_factor",
-                  "long_rounds", "supermask_steps", "target_width"):
+                  "long_rounds", "reinit_rounds", "pai_rounds", "transfer_rounds", "supermask_steps",
+                  "target_width"):
             check_positive(n, getattr(self, n), integer=True)
         check_positive("late_step", self.late_step, integer=True, allow_zero=True)
         check_positive("lr", self.lr)
@@ -83,8 +90,9 @@ class TicketsConfig:
         if "large_final" not in self.criteria or "random" not in self.criteria:
             raise ValueError(f"criteria={self.criteria!r} is not allowed; it must contain "
                              "'large_final' (the tickets) and 'random' (random pruning)")
-        if self.long_rounds > self.rounds:
-            raise ValueError(f"long_rounds={self.long_rounds} is not allowed; expected <= rounds={self.rounds}")
+        for n in ("long_rounds", "reinit_rounds", "pai_rounds", "transfer_rounds"):
+            if getattr(self, n) > self.rounds:
+                raise ValueError(f"{n}={getattr(self, n)} is not allowed; expected <= rounds={self.rounds}")
         check_positive("rewind_steps", list(self.rewind_steps), integer=True, allow_zero=True)
         if self.late_step >= self.steps:
             raise ValueError(f"late_step={self.late_step!r} is not allowed; expected an integer "
@@ -101,6 +109,16 @@ class TicketsConfig:
         return P.StepConfig(steps or self.steps, self.lr, self.optimizer, 0.9, self.batch_size,
                             self.eval_every)
 
+    def end_only(self, optimizer: str | None = None, lr: float | None = None, steps: int | None = None
+                 ) -> P.StepConfig:
+        """:meth:`step_config` evaluated only at the end (for runs whose curves nothing reads)."""
+        steps = steps or self.steps
+        return P.StepConfig(steps, lr or self.lr, optimizer or self.optimizer, 0.9, self.batch_size, steps)
+
+    def sparsest(self, n: int) -> list[int]:
+        """The sparsest ``n`` IMP rounds, in order (the last is the sparsest)."""
+        return list(range(self.rounds - n + 1, self.rounds + 1))
+
     def match_round(self) -> int:
         """The IMP round whose nominal density (1 - rate)^r is closest to ``match_density``
         (a design choice fixed before any run, not read off the data)."""
@@ -112,17 +130,20 @@ PROFILES = {
     "smoke": TicketsConfig(widths=(40, 20), n_val=100, steps=60, eval_every=20, n_seeds=4, rounds=2,
                            late_step=10, long_factor=2, long_rounds=1, supermask_steps=60,
                            target_width=8, rewind_steps=(0, 10)),
-    "quick": TicketsConfig(),
+    # quick: the rules' points only where a section's extra points serve a figure alone (instability at
+    # k = 0 and the last k; no in-place SGD tickets; no DWR arm), for the quick book's time budget
+    "quick": TicketsConfig(rewind_steps=(0, 250), in_place_sgd=False),
     # long: the quick geometry with the seeds of the power calculation (80 % power for every
     # rule at its stated effect and the measured spread: the largest need is "faster", 13 at
     # 400 draws, 79 % at 13 with 1000; 14 leaves a margin); the longer-training control 6x
     # longer, so that its validation loss can reach a plateau (3x: still falling at quick)
-    "long": TicketsConfig(n_seeds=14, long_factor=6),
+    "long": TicketsConfig(n_seeds=14, long_factor=6, dwr=True),
     "full": TicketsConfig(steps=3000, eval_every=50, n_seeds=8, rate=0.2, rounds=17, late_step=200,
                           criteria=("large_final", "magnitude_increase", "movement", "large_init",
                                     "small_final", "large_final_same_sign", "random"),
-                          long_factor=4, long_rounds=4, supermask_steps=3000,
-                          rewind_steps=(0, 25, 50, 100, 200, 500, 1000)),
+                          long_factor=4, long_rounds=4, reinit_rounds=17, pai_rounds=17, transfer_rounds=17,
+                          supermask_steps=3000,
+                          rewind_steps=(0, 25, 50, 100, 200, 500, 1000), dwr=True),
 }
 
 
