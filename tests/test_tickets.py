@@ -214,6 +214,7 @@ def _adequate(r):
     """Every arm trained to its criterion (the footing of the CONVERGED rules holds)."""
     r.controls.long_plateau[...] = True
     r.bigger.train_small[...] = 1.0
+    r.bigger.drift_train_small[...] = r.bigger.drift_train_big[...] = 1.0
     r.stage.imp.train_acc[0] = 1.0
     return r
 
@@ -341,6 +342,21 @@ def test_dwr_row_is_switched_off_without_the_arm(res):
     r = copy.deepcopy(res)
     r.supermasks.learned_dwr = None
     assert "dwr" not in K.measure(r) and "dwr" in K.measure(res)
+
+
+def test_near_init_reads_the_longer_dense_runs_when_drift_factor_is_set():
+    """drift_factor > 1: both dense nets retrained that long from the IMP's inits; the row's
+    arms are those runs (their steps and training accuracy), not the IMP's 'steps' runs."""
+    cfg = dataclasses.replace(TINY, drift_factor=3)
+    data = K.load_data(cfg)
+    stage = K.run_imp(cfg, data)
+    b = K.run_bigger(stage, data)
+    assert b.drift_steps == 3 * cfg.steps and b.steps == cfg.steps
+    assert b.drift_small.shape == b.drift_train_big.shape == (cfg.n_seeds,)
+    plain = K.run_bigger(K.run_imp(TINY, data), data)
+    assert plain.drift_steps == TINY.steps
+    np.testing.assert_allclose(plain.drift_train_small, plain.train_small)
+    assert np.all(b.drift_small > plain.drift_small)          # longer training moves the weights further
 
 
 def test_imp_trains_a_shared_dense_start_once_and_gives_it_to_every_member():

@@ -247,6 +247,9 @@ class Bigger:
     drift_big: np.ndarray | None = None     # (S,) ... of the dense main net (same seeds)
     train_small: np.ndarray | None = None   # (S,) training accuracy of the dense small net
     steps: int = 0                          # iterations of each dense training
+    drift_steps: int = 0                    # iterations of the dense nets the drifts are read on
+    drift_train_small: np.ndarray | None = None   # (S,) their training accuracy: small net
+    drift_train_big: np.ndarray | None = None     # ... main net
 
     def at_equal_weights(self) -> tuple[float, np.ndarray, np.ndarray]:
         """Accuracy of both nets' tickets at one common number of remaining weights (the
@@ -285,8 +288,18 @@ def run_bigger(stage: ImpStage, data: P.SplitData, seed: int = 0) -> Bigger:
         out = P.imp(small, [seed + s for s in range(cfg.n_seeds)], data, cfg.end_only(), rate=cfg.rate,
                     rounds=cfg.rounds)
     g = stage.groups["large_final"]
+    p_big = stage.ticket("params0")
+    if cfg.drift_factor > 1:   # both dense nets retrained drift_factor x longer, same inits and batches
+        long = cfg.end_only(steps=cfg.steps * cfg.drift_factor)
+        seeds = [seed + s for s in range(cfg.n_seeds)]
+        with threads(1, data.X_train.device):
+            rs = P.train_stack(small, out.params0, None, data, long, order_seeds=seeds, label="drift small")
+            rb = P.train_stack(big, p_big, None, data, long, order_seeds=seeds, label="drift big")
+        fin_s, fin_b, dsteps, tr_s, tr_b = rs.params, rb.params, long.steps, 1 - rs.train_err, 1 - rb.train_err
+    else:
+        fin_s, fin_b, dsteps = out.dense_final, stage.ticket("dense_final"), int(out.steps[-1])
+        tr_s, tr_b = out.train_acc[0], stage.imp.train_acc[0, g]
     return Bigger(out.density * small.n_weights(), out.test_acc, stage.imp.density[:, g] * big.n_weights(),
                   stage.imp.test_acc[:, g], small.widths, big.widths, time.perf_counter() - t0,
-                  unit_drift(out.params0, out.dense_final),
-                  unit_drift(stage.ticket("params0"), stage.ticket("dense_final")), out.train_acc[0],
-                  int(out.steps[-1]))
+                  unit_drift(out.params0, fin_s), unit_drift(p_big, fin_b), out.train_acc[0],
+                  int(out.steps[-1]), int(dsteps), tr_s, tr_b)

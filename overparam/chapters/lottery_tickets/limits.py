@@ -33,6 +33,7 @@ LIMITS = {
     "pai_rounds": 100,
     "transfer_rounds": 100,
     "long_factor": 100,          # the longer-training control's factor
+    "drift_factor": 100,         # the near-init dense nets' factor
     "steps": 1_000_000,
     "supermask_steps": 1_000_000,
     "eval_every": 1_000_000,
@@ -58,7 +59,7 @@ def estimate_cost(cfg: TicketsConfig) -> int:
     units = sum(arch.widths) * (arch.d if arch.arch == "cnn" else 1) + 10
     S, R = cfg.n_seeds, cfg.rounds
     imp = (len(cfg.criteria) + 1) * S
-    steps = max(cfg.steps * cfg.long_factor, cfg.supermask_steps)
+    steps = max(cfg.steps * max(cfg.long_factor, cfg.drift_factor), cfg.supermask_steps)
     T = steps // cfg.eval_every + 2
     # the largest stack trained at once: the IMP stack, the instability copies, the controls
     members = max(imp, 2 * S * len(cfg.rewind_steps), 2 * S * max(R, 1), 3 * S)

@@ -346,8 +346,12 @@ def measure(res: Results) -> dict:
             "DWR mask": arm(sm.steps, sm.train_dwr), "plain mask": arm(sm.steps, sm.train_init)})
     if res.bigger.drift_small is not None:
         b = res.bigger
-        states = {} if b.train_small is None else {
-            "small dense": arm(b.steps, b.train_small), "big dense": arm(done, imp.train_acc[0, g["large_final"]])}
+        if b.drift_train_small is not None:
+            states = {"small dense": arm(b.drift_steps, b.drift_train_small),
+                      "big dense": arm(b.drift_steps, b.drift_train_big)}
+        else:
+            states = {} if b.train_small is None else {
+                "small dense": arm(b.steps, b.train_small), "big dense": arm(done, imp.train_acc[0, g["large_final"]])}
         m["near_init"] = Measured((b.drift_small, b.drift_big),
                                   {"w_small": b.small_widths[0], "w_big": b.big_widths[0]}, states)
     if "magnitude_increase" in g:
