@@ -149,7 +149,8 @@ def test_claims_table_has_every_row_with_a_consistent_interval(tiny):
     cfg, res = tiny
     table = V.claims(res, config.Run("smoke", __import__("torch").device("cpu"), 0))
     rows = table.claims
-    assert len(rows) == 9 * 2 + 2 + 1 + 5 + 1 + 1   # per task, dead units, dead size (hard), pair, shapes, conjecture
+    # per task, dead units, dead majority, dead size (hard), pair, shapes, conjecture
+    assert len(rows) == 9 * 2 + 2 + 2 + 1 + 5 + 1 + 1
     assert [r.key for r in rows] == [k for k in V.measure(res)]
     for r in rows:
         if r.verdict == C.EXACT:
@@ -214,6 +215,20 @@ def test_dead_units_floor_and_the_dead_size_stand_in():
     judge = V.RULES["dead_size_hard"].judge
     assert judge(np.array([-3.0, -2, -4, -3, -2])).verdict == C.REPRODUCED
     assert judge(np.array([2.5, 4.5, 0.5, 0.5, 3.5])).verdict == C.NOT_REPRODUCED
+
+
+def test_dead_majority_needs_an_oversized_width_and_never_a_zero_width_interval():
+    """'More dead than live units': share > 1/2 at the widest width, judged only when that
+    width lies >= 1 octave beyond the accuracy plateau (of >= 80 % of the seeds)."""
+    judge = V.RULES["dead_majority_easy"].judge
+    over = np.full(5, np.log2(1024) - 3)
+    many = judge((np.array([700, 650, 720, 680, 600]), 1024, over))
+    assert many.verdict == C.REPRODUCED and many.estimate.mean > 0.5
+    none = judge((np.zeros(5), 1024, over))      # MNIST-1D: no dead unit at all
+    assert none.verdict == C.NOT_REPRODUCED and 0 == none.estimate.low < none.estimate.high < 0.01
+    at_plateau = judge((np.zeros(5), 1024, np.array([10, 10, 9, 7, 7.0])))   # 2 of 5 seeds not oversized
+    assert at_plateau.verdict == C.INCONCLUSIVE and "not oversized" in at_plateau.why
+    assert K.OVERSIZED_SHARE == 0.8 and judge.edges == (0.5,)
 
 
 def test_cross_task_rules_read_the_harder_task_as_the_harder_one(tiny):

@@ -160,3 +160,33 @@ rule_conjecture = Below(0.0, _conjecture_score)
 #: (log2 gamma shape of the oversized layer, of the undersized layer) per seed; claim
 #: "oversized looks exponential (|log2 k| < EXP_BAND) and undersized Poisson-like (log2 k > POISSON_MIN)".
 rule_shapes = AllOf((Within(EXP_BAND), Above(POISSON_MIN)))
+
+
+#: Share of seeds whose accuracy plateau must lie at least one octave below the widest width
+#: for that width to count as oversized (the footing share of the chapter's arms).
+OVERSIZED_SHARE = 0.8
+
+
+def rule_dead_majority(m) -> Judgement:
+    """``m = (dead counts (S,) at the widest width, that width, log2 plateau width (S,))``;
+    claim "an oversized layer has more dead units than live ones": share > DEAD_OVERSIZED.
+
+    Footing first: the widest width is oversized only when the accuracy plateau of at least
+    :data:`OVERSIZED_SHARE` of the seeds lies >= 1 octave below it; otherwise inconclusive.
+    The estimate: the per-seed dead share (t-interval); when every seed gives the same share
+    (no dead unit anywhere), the pooled share over all units with its Wilson interval (a
+    one-sided bound: 0 dead of n units bounds the share above, never a zero-width interval).
+    """
+    dead, width, plateau = m
+    dead = np.asarray(dead, float)
+    below = np.mean(np.asarray(plateau, float) <= np.log2(width) - 1)
+    shares = dead / width
+    if np.ptp(shares) > 0:
+        e = mean_of(shares)
+    else:   # Wilson, its ends clamped around the share (0 of n: a low end of 1e-17 is rounding)
+        w = wilson_ci(int(dead.sum()), int(len(dead) * width))
+        e = Estimate(w.mean, min(w.low, w.mean), max(w.high, w.mean), w.n)
+    if below < OVERSIZED_SHARE:
+        return Judgement(C.INCONCLUSIVE, e, why=f"width {int(width)} is not oversized: the accuracy plateau lies "
+                         f">= 1 octave below it for {below:.0%} of the seeds (< {OVERSIZED_SHARE:.0%})")
+    return Judgement(C.judge_above(e, DEAD_OVERSIZED), e)

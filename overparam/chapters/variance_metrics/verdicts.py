@@ -20,9 +20,9 @@ from ...adequacy import CONVERGED
 from ...calibration import load_spread, normal
 from ...claims import Above, Below, ClaimsTable, Custom, Measured, Rule, RuleBook, Sim
 from .judges import (DEAD_FLOOR, DEAD_OVERSIZED, EXP_BAND, LINEAR_BAND, LOG_BAND, OCTAVE_BAND,  # noqa: F401
-                     POISSON_MIN, Outside, Within, conjecture_scores, judge_outside, judge_within,
-                     linear_curvature, log_curvature, rule_conjecture, rule_dead_linear, rule_log_growth,
-                     rule_shapes)
+                     OVERSIZED_SHARE, POISSON_MIN, Outside, Within, conjecture_scores, judge_outside,
+                     judge_within, linear_curvature, log_curvature, rule_conjecture, rule_dead_linear,
+                     rule_dead_majority, rule_log_growth, rule_shapes)
 from .experiments import (CONJECTURE_METRICS, VarianceResults, implied_sizes, oversized_width,
                           slope_per_seed)
 from .profiles import SOURCE
@@ -182,6 +182,28 @@ def _dead_rule(t: str) -> Rule:
                     "spread); null at the band edge; against: quadratic/linear 0.6 (about w^2.5)"), footing=CONVERGED)
 
 
+def _majority(share, sd):
+    """Dead counts at the widest width, per-seed shares ~ N(share, sd) clipped to [0, 1]; the
+    plateau 3 octaves below the widest (oversized, as at quick)."""
+    def draw(rng, n, cfg):
+        w = cfg.widths[-1]
+        return (np.round(np.clip(rng.normal(share, sd, n), 0, 1) * w), w, np.full(n, np.log2(w) - 3))
+    return draw
+
+
+def _dead_majority_rule(t: str) -> Rule:
+    sd = _sd(f"dead_majority_{t}", 0.1)
+    return Rule(f"dead_majority_{t}", f"[{t}] it is easy to see when a layer is oversized: more dead neurons "
+                "than active ones (widest width {w}, plateau at {plateau})", SOURCE,
+                f"share of dead units (variance 0) at the widest width > {DEAD_OVERSIZED} (95 % t-interval over "
+                "seeds; pooled Wilson interval over units when every seed gives the same share); only when "
+                f"that width is oversized: the accuracy plateau >= 1 octave below it for >= {OVERSIZED_SHARE:.0%} "
+                "of the seeds, else inconclusive", Custom(rule_dead_majority, (DEAD_OVERSIZED,)),
+                Sim(_majority(DEAD_OVERSIZED, sd), _majority(DEAD_OVERSIZED + 0.2, sd), _majority(DEAD_OVERSIZED - 0.2, sd),
+                    f"per-seed dead shares, sd {sd:.2g} (the measured spread; fallback 0.1 where every seed of the "
+                    "quick run gave the same share); null at 1/2; effect: a stated minimal +0.2"), footing=CONVERGED)
+
+
 def _dead_size_rule(t: str, stands_for: str) -> Rule:
     return Rule(f"dead_size_{t}", f"[{t}] the dead-unit count underestimates the size{stands_for}", SOURCE,
                 "log2(first width with more dead units (variance 0) than live ones, over the plateau) < 0; "
@@ -231,6 +253,7 @@ def _off_at_long(rules):
 RULES = RuleBook(_off_at_long([
     *(r for t in MAIN_TASKS for r in _task_rules(t)),
     *(_dead_rule(t) for t in DEAD_TASKS),
+    *(_dead_majority_rule(t) for t in DEAD_TASKS),
     _dead_size_rule("hard", " (the journal's FashionMNIST claim, on the harder MNIST-1D task)"),
     _dead_size_rule("fashion", ""),
     *(r for a, b in PAIRS for r in _pair_rules(a, b)),
@@ -262,13 +285,11 @@ RULES = RuleBook(_off_at_long([
     ("Two gammas may fit two Gaussian-like components when the layer is properly sized",
      "no rule separates 'Gaussian-like' components; the mixture shares are shown instead"),
     ("Any positive dead-unit threshold is arbitrary", "a judgement; the figure shows several"),
-    ("It is easy to see when a network is oversized: more dead neurons than active ones",
-     "on MNIST-1D no width of the grid has dead units (rows above); the dead-unit size read-out is "
-     "judged on the harder task"),
     ("Doubling the training time (15 -> 30 epochs) changes nothing",
      "shown, not judged (the full profile retrains the hard task): a size read off the grid moves by "
      "about 3 octaves per seed between trainings (quick's measured spread), so equivalence within "
-     "1 octave would need about 40 seeds"),
+     "1 octave would need about 40 seeds; at long's 20 seeds the 95 % interval alone spans about "
+     "+-1.4 octaves, wider than the band (power near 0), and the rerun would double long's training"),
     ("Hard task: fewer units carry more of the variance because boundaries are misplaced",
      "an explanation the journal offers, not tested"),
     ("PCA reconstruction-error slopes suggest about 350 units on MNIST",
@@ -292,6 +313,12 @@ def _width_arms(sw, widths=None) -> dict:
     if sw.state is None:
         return {}
     return {f"{sw.task} width {int(w)}": sw.arm(w) for w in (sw.widths if widths is None else widths)}
+
+
+def _widths_words(log2_widths) -> str:
+    """'width 64-256 (median 128)' for per-seed log2 widths."""
+    w = np.exp2(np.asarray(log2_widths, float))
+    return f"width {w.min():.0f}-{w.max():.0f} (median {np.median(w):.0f})"
 
 
 def measure(results: VarianceResults) -> dict:
@@ -323,6 +350,12 @@ def measure(results: VarianceResults) -> dict:
         sw = sweeps[t]
         up = upper_widths(sw.widths)
         m[f"dead_linear_{t}"] = Measured((sw.widths[up], sw.dead[:, up, 0]), arms=_width_arms(sw, sw.widths[up]))
+    for t in [t for t in DEAD_TASKS if t in sweeps]:
+        sw = sweeps[t]
+        plateau = sizes[t]["accuracy plateau"]
+        m[f"dead_majority_{t}"] = Measured((sw.dead[:, -1, 0], int(sw.widths[-1]), plateau),
+                                           {"w": int(sw.widths[-1]), "plateau": _widths_words(plateau)},
+                                           _width_arms(sw, [sw.widths[-1]]))
     for t in [t for t in ("hard", "fashion") if t in sweeps]:
         sw = sweeps[t]
         dead = np.log2(oversized_width(sw.dead[:, :, 0] / sw.widths, sw.widths))
