@@ -6,7 +6,7 @@ starts on MNIST-1D; paths between them (straight line, aligned lines, trained Be
 curve, tools in :mod:`overparam.landscape` and :mod:`overparam.alignment`); their barriers
 against width, training-set size N, dropout stability and feature quality.
 
-- :mod:`.profiles` – :data:`PROFILES` (smoke / quick / full) of :class:`ConnectivityConfig`
+- :mod:`.profiles` – :data:`PROFILES` (smoke / quick / long / full) of :class:`ConnectivityConfig`
 - :mod:`.experiments` – :func:`connectivity_grid` (typed results); :mod:`.features` –
   :func:`feature_grid`; :mod:`.training` – :func:`train_networks`, :class:`Plateau`
 - :mod:`.figures` – ``plot_*``
