@@ -21,11 +21,14 @@ batched >= 40 % of SGEMM at h >= 256.
 
 Each cell runs a short training (the number of steps is set from the cell's cost so that
 one ``torch`` run takes about ``--budget`` seconds; whole epochs of the first n_train
-examples), each way ``--repeats`` times interleaved (the fastest kept), so the whole sweep
-takes a few minutes. ``auto`` runs with the engine's defaults: a run this short (fewer
-steps than ``probe_min_steps``) is decided without a timed probe. Clock: ``--clock cpu`` (the default with one CPU thread) is the process's CPU
-time, which on a machine shared with other jobs stays close to the time alone; ``wall``
-is elapsed time (the default on a GPU or with several threads).
+examples), each way ``--repeats`` times, interleaved in a rotating order, and each way's
+median time is kept, so a burst of load from other jobs on a shared machine moves one
+repetition, not the verdict. ``auto`` runs with the engine's defaults: a run this short
+(fewer steps than ``probe_min_steps``) is decided by the engine's cost model, without a
+timed probe; its whole time (stack build, initialisation, evaluations) counts, as does
+the reference's. Clock: ``--clock cpu`` (the default with one CPU thread) is the
+process's CPU time, which on a machine shared with other jobs stays close to the time
+alone; ``wall`` is elapsed time (the default on a GPU or with several threads).
 
     python benchmarks/ensemble.py [--widths 8,64,256,512,1024,2048] [--depths 1,2,3]
                                   [--batches 32,100,500] [--members 16] [--budget 0.4]
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 
 import torch
@@ -44,6 +48,7 @@ from overparam import config, data
 from overparam.engine.sweep import Member, TrainConfig, TrainData, train_ensemble, training_flops
 
 CLOCK = time.perf_counter  # set by main(): time.process_time for --clock cpu
+WAYS = ["torch", "loop", "batched", "auto"]
 
 
 def sync(device: torch.device) -> None:
@@ -125,7 +130,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=0.2, help="seconds of the reference loop per cell")
     ap.add_argument("--n-train", type=int, default=1500, help="most training examples per cell")
     ap.add_argument("--n-test", type=int, default=250)
-    ap.add_argument("--repeats", type=int, default=2, help="timings per cell and way (the fastest is kept)")
+    ap.add_argument("--repeats", type=int, default=3, help="timings per cell and way (the median is kept)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--clock", choices=("auto", "cpu", "wall"), default="auto")
     args = ap.parse_args()
@@ -158,6 +163,7 @@ def main() -> None:
             f"{'loop x':>7} {'batched x':>9} {'stacks':>6} {'auto x':>7} {'auto mode':>9} {'% SGEMM':>8}")
     print(head)
     worst = {"auto": float("inf")}
+    below = []
     t_start = time.perf_counter()
     for h in [int(w) for w in args.widths.split(",")]:
         for depth in [int(v) for v in args.depths.split(",")]:
@@ -173,31 +179,36 @@ def main() -> None:
                          for s in range(4)]
                 members = [Member(h, depth, seed=s, data=s % len(datas)) for s in range(M)]
                 cfg = TrainConfig(epochs=epochs, optimizer="sgd", lr=0.01, batch_size=B, eval_every=epochs)
-                times, chosen, stacks = {}, "", 0
-                for rep in range(args.repeats):  # interleaved; the fastest of each is kept
-                    t = timed(lambda: torch_loop(members, datas, cfg, device), device)
-                    times["torch"] = min(t, times.get("torch", t))
-                    for mode in ("loop", "batched", "auto"):
+                times, chosen, stacks = {k: [] for k in WAYS}, "", 0
+                for rep in range(args.repeats):  # interleaved, in a rotating order; medians kept
+                    for way in WAYS[rep % len(WAYS):] + WAYS[:rep % len(WAYS)]:
+                        if way == "torch":
+                            times[way].append(timed(lambda: torch_loop(members, datas, cfg, device), device))
+                            continue
                         out = {}
-                        t = timed(lambda: out.setdefault("r", train_ensemble(
-                            members, datas, cfg, device=device, mode=mode, log=None)), device)
-                        times[mode] = min(t, times.get(mode, t))
-                        if mode == "auto":
+                        times[way].append(timed(lambda: out.setdefault("r", train_ensemble(
+                            members, datas, cfg, device=device, mode=way, log=None)), device))
+                        if way == "auto":
                             chosen = "+".join(sorted(set(out["r"].modes)))
-                        if mode == "batched":
+                        if way == "batched":
                             stacks = (sum(1 for line in out["r"].log if "batched (forced)" in line)
                                       + out["r"].modes.count("loop"))   # a bucket of one trains alone
+                times = {k: statistics.median(v) for k, v in times.items()}
                 flops = sum(training_flops(m, 40, 10, n * epochs) + 2 * training_flops(m, 40, 10, n + len(Xt)) / 3
                             for m in members)
                 eff = 100 * flops / times["batched"] / 1e9 / peak
                 x = {k: times["torch"] / times[k] for k in ("loop", "batched", "auto")}
                 worst["auto"] = min(worst["auto"], x["auto"])
+                if x["auto"] < 1.0 or (h == 8 and x["batched"] < 10) or (h == 64 and x["batched"] < 4) \
+                        or (h >= 256 and eff < 40):
+                    below.append(f"{h}/{depth}/{B}")
                 print(f"{h:>5} {depth:>5} {B:>5} {M:>3} {steps:>5} {times['torch']:>8.2f} "
                       f"{x['loop']:>6.2f}x {x['batched']:>8.2f}x {stacks:>6} {x['auto']:>6.2f}x {chosen:>9} "
                       f"{eff:>7.0f}%", flush=True)
     print(f"\nx = torch loop time / time (same members, steps, threads, process); % SGEMM = FLOPs "
           f"(training 3 x forward + 2 evaluations) / batched time / SGEMM rate.\nworst auto: "
-          f"{worst['auto']:.2f}x; sweep took {time.perf_counter() - t_start:.0f} s wall.")
+          f"{worst['auto']:.2f}x; sweep took {time.perf_counter() - t_start:.0f} s wall."
+          f"\ncells below a goal (width/depth/batch): {', '.join(below) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -181,3 +181,51 @@ def test_fused_optimizer_gets_gradients_in_the_parameters_layout(opt_name, depth
             opt.step()
         for a, b in zip(st.params, ps):
             assert torch.allclose(a[i], b, atol=1e-5), opt_name
+
+
+@pytest.mark.parametrize("hyper", [dict(momentum=0.9), dict(momentum=0.0), dict(momentum=0.5, weight_decay=1e-3,
+                                                                              nesterov=True)])
+def test_lean_sgd_step_equals_torch_optimizer_step_bit_for_bit(hyper):
+    """fit drives a fused torch SGD through its functional kernel (no Optimizer.step after
+    the first): the parameters equal, bit for bit, the same net trained by opt.step()."""
+    from overparam.engine.optim import lean_step
+    X, y = _data(n=40, d=6, C=4)
+    g = torch.Generator().manual_seed(3)
+    start = [torch.randn(1, 6, 9, generator=g), torch.randn(1, 9, generator=g),
+             torch.randn(1, 9, 4, generator=g), torch.randn(1, 4, generator=g)]
+    order = torch.randperm(40, generator=g)[:40].reshape(5, 8)
+
+    def net(ps, xb):
+        return torch.addmm(ps[3], torch.relu(torch.addmm(ps[1], xb, ps[0])), ps[2])
+
+    def loss(ps, s):
+        i = order[s % 5]
+        return F.cross_entropy(net([p.squeeze(0) for p in ps], X[i]), y[i])  # one member: a scalar
+
+    ps = [p.clone().requires_grad_(True) for p in start]
+    opt = torch.optim.SGD(ps, lr=0.1, fused=True, **hyper)
+    assert lean_step(opt) is not None
+    res = fit(ps, loss, lambda s: s, opt, 12, progress_every=1e9)
+    assert all(p.grad is None for p in ps)  # the lean path ran: no .grad was set
+    ref = [p.clone().requires_grad_(True) for p in start]
+    ref_opt = torch.optim.SGD(ref, lr=0.1, fused=True, **hyper)
+    for s in range(12):
+        ref_opt.zero_grad(set_to_none=True)
+        loss(ref, s).backward()
+        ref_opt.step()
+    assert all(torch.equal(a, b.detach()) for a, b in zip(res.params, ref))
+    if hyper["momentum"]:  # the optimizer's state holds the buffers, as opt.step() leaves them
+        assert all(torch.equal(opt.state[p]["momentum_buffer"], ref_opt.state[q]["momentum_buffer"])
+                   for p, q in zip(ps, ref))
+    # a weight in nn.Linear's memory order (transposed) trains to the same values
+    lin = [p.clone() for p in start]
+    lin[0] = torch.empty_strided(lin[0].shape, (54, 1, 6)).copy_(lin[0])
+    lin = [p.requires_grad_(True) for p in lin]
+    lin_opt = torch.optim.SGD(lin, lr=0.1, fused=True, **hyper)
+    fit(lin, loss, lambda s: s, lin_opt, 12, progress_every=1e9)
+    assert not lin[0].is_contiguous() and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(res.params, lin))
+    assert not torch.equal(res.params[0], start[0])  # it trained
+    hooked = torch.optim.SGD([p.clone().requires_grad_(True) for p in start], lr=0.1, fused=True, **hyper)
+    hooked.register_step_post_hook(lambda *a: None)
+    assert lean_step(hooked) is None  # hooks: through Optimizer.step
+    assert lean_step(torch.optim.SGD([p.clone().requires_grad_(True) for p in start], lr=0.1)) is None  # unfused

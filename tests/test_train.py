@@ -70,15 +70,19 @@ def _close(a, b, tol=2e-5):
         np.testing.assert_allclose(a.curves[k], b.curves[k], atol=tol, rtol=0, err_msg=k)
 
 
-@pytest.mark.parametrize("optimizer,lr,batch", [("sgd", 0.05, 16), ("adam", 0.01, 0)])
-def test_batched_grid_equals_separate_trainings(optimizer, lr, batch):
+@pytest.mark.parametrize("mode", ["batched", "loop"])
+@pytest.mark.parametrize("optimizer,lr,batch,momentum", [("sgd", 0.05, 16, 0.9), ("sgd", 0.2, 16, 0.0),
+                                                         ("adam", 0.01, 0, 0.9)])
+def test_batched_grid_equals_separate_trainings(optimizer, lr, batch, momentum, mode):
+    """Stacked (batched) or one by one (loop: fit's lean SGD step), every member equals its
+    nn.Module trained alone with torch.optim."""
     base = _toy()
     datas = [base, _noisy(base, 1, "n1")]  # per-member data: own label noise
     members = [Member(w, depth=dep, seed=s, data=s % 2) for w in (2, 5, 9) for s in (0, 3)
                for dep in (1, 2)]
-    cfg = TrainConfig(epochs=6, lr=lr, optimizer=optimizer, batch_size=batch, eval_every=2)
-    batched = train_ensemble(members, datas, cfg, mode="batched", bucket_overhead=1e12, log=None)
-    assert set(batched.modes) == {"batched"}
+    cfg = TrainConfig(epochs=6, lr=lr, optimizer=optimizer, batch_size=batch, eval_every=2, momentum=momentum)
+    batched = train_ensemble(members, datas, cfg, mode=mode, bucket_overhead=1e12, log=None)
+    assert set(batched.modes) == {mode}
     for i, m in enumerate(members):
         alone = _reference(m, datas[m.data], cfg)
         for k in CURVES:

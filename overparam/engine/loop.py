@@ -39,7 +39,7 @@ import torch
 
 from ..adequacy import TrainState, plateaued
 from ..config import Progress, check_choice, check_positive
-from .optim import StackedOptimizer
+from .optim import StackedOptimizer, lean_step
 
 GUARDS = ("freeze", "raise", "off")
 
@@ -306,6 +306,7 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
     track = _Tracker(criterion, M, device, train_error)
     check_every = getattr(criterion, "every", None)
     adam_fixed = False
+    lean_for, lean, retry = None, None, False  # the optimizer whose lean step is cached (a callback may replace it)
     for cb in callbacks:
         cb(state)
 
@@ -336,15 +337,17 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
         if penalties:
             total, seed = per.sum() + sum(pen(params).sum() for pen in penalties), None
         else:  # d(sum of the members' losses) = ones into the per-member losses: no sum node
-            total, seed = per, ones
+            total, seed = per, (None if per.ndim == 0 else ones)
         per_d = per.detach()
+        if per_d.ndim == 0:  # one member's scalar loss (no view node in the graph)
+            per_d = per_d.reshape(1)
         if nan_guard != "off":
             acc += per_d
         take = None if active is None else active(batch)
         if not all_alive:
             take = state.alive if take is None else take & state.alive
-        grads = _contiguous(torch.autograd.grad(total, params, grad_outputs=seed, allow_unused=True,
-                                                materialize_grads=True))
+        grads = _in_layout(torch.autograd.grad(total, params, grad_outputs=seed, allow_unused=True,
+                                               materialize_grads=True), params)
         if masks is not None:  # fresh tensors from autograd: masked in place, no allocation
             for g, m in zip(grads, masks):
                 if m is not None:
@@ -355,9 +358,19 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
             if take is not None:  # frozen members: no gradient (weight decay off them too)
                 keep = take.to(params[0].dtype)
                 grads = [g * keep.reshape(-1, *([1] * (g.dim() - 1))) for g in grads]
-            for p, g in zip(params, grads):  # the gradients of this step, no zeroing pass
-                p.grad = g
-            opt.step()
+            if lean_for is not opt:
+                lean_for, lean, retry = opt, lean_step(opt), True
+            if lean is not None:  # torch's own kernel on this step's gradients, no Optimizer.step
+                lean(grads)
+            else:
+                for p, g in zip(params, grads):  # the gradients of this step, no zeroing pass
+                    p.grad = g
+                opt.step()
+                if retry:  # its first step made its buffers: a lean step may take over
+                    lean, retry = lean_step(opt), False
+                    if lean is not None:
+                        for p in params:
+                            p.grad = None
             if not adam_fixed and masks is not None:
                 _positive_second_moment(opt, params, masks)
                 adam_fixed = True
@@ -385,11 +398,19 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
                      state=track.state(state.params, taken, state.alive))
 
 
-def _contiguous(grads) -> list[torch.Tensor]:
-    """Gradients in the parameters' (contiguous) layout. The family's forward yields
-    transposed weight gradients (see :func:`overparam.models.forward`), and torch's fused
-    optimizers silently misread a gradient whose strides differ from its parameter's."""
-    return [g if g.is_contiguous() else g.contiguous() for g in grads]
+def _in_layout(grads, params) -> list[torch.Tensor]:
+    """Gradients in their parameters' memory layout. The family's forward yields transposed
+    weight gradients (see :func:`overparam.models.forward`), a stack of one may keep its
+    weights in ``nn.Linear``'s order (``init_stack(linear_layout=True)``), and torch's fused
+    optimizers silently misread a gradient whose layout differs from its parameter's."""
+    return [g if g.stride() == p.stride() else _to_layout(g, p) for g, p in zip(grads, params)]
+
+
+def _to_layout(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    big = [i for i, n in enumerate(p.shape) if n > 1]  # strides of size-1 dimensions are moot
+    if [g.stride(i) for i in big] == [p.stride(i) for i in big]:
+        return g.as_strided(p.shape, p.stride())
+    return torch.empty_like(p).copy_(g)
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from .. import config
 from ..models import forward, forward_one, init_stack
 from .grid import eval_epochs, steps_per_epoch  # noqa: F401 (eval_epochs: re-exported)
 from .loop import Every, FitResult, FitState, fit, per_member_batches
-from .optim import make_optimizer
+from .optim import lean_layout, make_optimizer
 
 
 def _shared(tensors: Sequence[torch.Tensor], device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,7 +76,8 @@ class StackRun:
         d0 = datas[self.members[0].data]
         self.archs = [m.spec(d0.d, d0.n_classes) for m in self.members]
         self.stack = init_stack(self.archs, [m.seed for m in self.members], self.device,
-                                random_values=not init, requires_grad=True)
+                                random_values=not init, requires_grad=True,
+                                linear_layout=lean_layout(cfg.optimizer))
         self.arch = self.stack.arch
         self.M, self.n = len(self.members), d0.n_train
         own = [datas[m.data] for m in self.members]
@@ -108,7 +109,7 @@ class StackRun:
         if self.M == 1:  # a stack of one (the loop mode): a textbook network's 2-d kernels
             i = idx[0]
             out = _forward_single(self.arch, params, self.X1.index_select(0, i))
-            return F.cross_entropy(out, self.Y1.index_select(0, i)).reshape(1)
+            return F.cross_entropy(out, self.Y1.index_select(0, i))  # scalar: fit takes it as (1,)
         Xb, yb = self.batch(idx)
         logits = forward(self.arch, params, Xb, class_major=True)  # (M, C, B): fast softmax on CPU
         return F.cross_entropy(logits, yb, reduction="none").mean(1)

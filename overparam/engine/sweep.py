@@ -44,7 +44,7 @@ from .distributed import (BACKENDS, GridFailed, replace_engine_log, resolve_back
 from .grid import (ARCHS, CURVES, MODES, EnsembleResult, Member, TrainConfig, TrainData,  # noqa: F401
                    init_params, make_model, member_key, say, steps_per_epoch)
 from .loop import Plateau, TargetError  # noqa: F401 (criteria of TrainConfig)
-from .plan import (BUCKETING, buckets_for, choose_mode, flops_per_example, probe_threads, stack_bytes,
+from .plan import (BUCKETING, batching_pays, buckets_for, choose_mode, flops_per_example, probe_threads, stack_bytes,
                    training_flops)
 from .stackrun import StackRun
 
@@ -71,7 +71,8 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
     zero-padded, masked members through :func:`~overparam.engine.loop.fit`, or member by
     member (stacks of one, the same code) when that is faster: with ``mode="auto"`` a
     bucket of one member, or one whose estimated memory exceeds ``memory_budget`` bytes,
-    takes the loop; otherwise a timed probe of a few steps decides (:func:`choose_mode`).
+    takes the loop; a run shorter than ``probe_min_steps`` is decided by a cost model of the
+    members' shapes; otherwise a timed probe of a few steps decides (:func:`choose_mode`).
     Every decision is logged. Each member's result equals training its
     :func:`make_model` network alone with ``torch.optim`` on its own batch order, up to
     floating-point rounding (tested).
@@ -97,7 +98,8 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
     log : where decision lines go (the book's logger by default; None for silence)
     progress_every : seconds between progress lines within a bucket
     probe_min_steps : a bucket trained for fewer optimizer steps than this skips the probe
-        and is batched (the probe would cost more than it could save)
+        (it would cost more than it could save) and is decided by the cost model
+        :func:`~overparam.engine.plan.batching_pays`
     keep_params : return each member's trained parameters (``EnsembleResult.params``)
     backend : "local" (this process) | "ray" | :class:`~overparam.engine.distributed.RayBackend`:
         each bucket becomes one Ray task running this function on a worker
@@ -186,8 +188,8 @@ def train_ensemble(members: Sequence[Member], datas: TrainData | Sequence[TrainD
                 note(f"engine: {desc}: estimated {stack_bytes(bm, datas, cfg) / 1e9:.2f} GB "
                      f"> memory_budget {memory_budget / 1e9:.2f} GB -> loop")
             elif cfg.epochs * steps_per_epoch(datas[bm[0].data].n_train, cfg.batch_size) < probe_min_steps:
-                choice = "batched"
-                note(f"engine: {desc}: short run (< {probe_min_steps} steps), batched without a probe")
+                choice = "batched" if batching_pays(bm, datas, cfg, device) else "loop"
+                note(f"engine: {desc}: short run (< {probe_min_steps} steps), no probe; cost model -> {choice}")
             else:
                 tb, tl, n_threads = probe_threads(bm, datas, cfg, device)
                 choice = choose_mode(tb, tl)

@@ -43,7 +43,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import check_choice, check_positive
-from .stacked import uniform_init
 
 ARCHS = ("mlp", "cnn")
 CNN_KERNEL, CNN_STRIDE, CNN_PADDING = 5, 2, 2  # mnist1d's ConvBase uses kernel 5, stride 2
@@ -144,17 +143,48 @@ def init_member(arch: Arch, seed: int | torch.Generator, dtype: torch.dtype = to
 
     Introduced in: the engine
     """
+    out = [torch.empty(s, dtype=dtype) for s in arch.shapes()]
+    _init_into(out, arch, seed)
+    return out
+
+
+def _init_into(dests: Sequence[torch.Tensor], arch: Arch, seed: int | torch.Generator) -> None:
+    """Write one network's initial parameters (:func:`init_member`) into ``dests`` (tensors
+    or views at ``arch``'s shapes, any dtype), with no full-size temporary."""
     gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
     shapes = arch.shapes()
-    out = []
-    for ws, bs in zip(shapes[0::2], shapes[1::2]):
-        bound = 1 / math.sqrt(_fan_in(ws))
-        if len(ws) == 2:
-            out.append(uniform_init((ws[1], ws[0]), bound, gen).T.contiguous().to(dtype))
+    for j in range(0, len(shapes), 2):
+        bound = 1 / math.sqrt(_fan_in(shapes[j]))
+        if len(shapes[j]) == 2 and dests[j].T.is_contiguous():  # nn.Linear's memory order
+            _draw_into(dests[j].T, bound, gen)
         else:
-            out.append(uniform_init(ws, bound, gen).to(dtype))
-        out.append(uniform_init(bs, bound, gen).to(dtype))
-    return out
+            _draw_into(dests[j], bound, gen, transposed=len(shapes[j]) == 2)
+        _draw_into(dests[j + 1], bound, gen)
+
+
+#: Floats of the buffer a transposed weight is drawn through, a block of rows at a time.
+_DRAW_BLOCK = 1 << 16
+
+
+def _draw_into(dest: torch.Tensor, bound: float, gen: torch.Generator, transposed: bool = False) -> None:
+    """Fill ``dest`` with :func:`~overparam.models.stacked.uniform_init`'s values, bit for
+    bit: ``rand * 2 - 1`` is ``uniform_(-1, 1)`` exactly (both exact in float32), then the
+    same float32 product with ``bound``. ``transposed``: a weight (fan_in, fan_out) drawn in
+    (fan_out, fan_in) order, through a cache-sized buffer of rows (the generator yields one
+    number per element in order, so drawing by blocks gives the same values)."""
+    if not transposed:
+        if dest.dtype == torch.float32 and dest.is_contiguous():
+            dest.uniform_(-1, 1, generator=gen).mul_(bound)
+        else:
+            dest.copy_(torch.empty(dest.shape).uniform_(-1, 1, generator=gen).mul_(bound))
+        return
+    fan_in, fan_out = dest.shape
+    rows = max(1, min(fan_out, _DRAW_BLOCK // fan_in))
+    buf = torch.empty(rows, fan_in)
+    for r in range(0, fan_out, rows):
+        blk = buf[:min(rows, fan_out - r)]
+        blk.uniform_(-1, 1, generator=gen).mul_(bound)
+        dest[:, r:r + len(blk)].copy_(blk.T)
 
 
 def pad_to(t: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
@@ -201,7 +231,7 @@ class Stack:
 
 def init_stack(archs: Arch | Sequence[Arch], seeds: Sequence[int], device: torch.device | str = "cpu",
                *, random_values: bool = False, requires_grad: bool = False,
-               dtype: torch.dtype = torch.float32) -> Stack:
+               dtype: torch.dtype = torch.float32, linear_layout: bool = False) -> Stack:
     """Initialise one network per seed at its true widths, zero-padded to the widest, stacked.
 
     Parameters
@@ -210,6 +240,10 @@ def init_stack(archs: Arch | Sequence[Arch], seeds: Sequence[int], device: torch
     seeds : one seed per member (see :func:`init_member`)
     random_values : throw-away N(0, 0.01) values instead (timing probes; no seed is used)
     requires_grad : make the stacked tensors leaves that require gradients
+    linear_layout : a stack of one keeps each linear weight (1, fan_in, fan_out) in
+        ``nn.Linear``'s memory order, (fan_out, fan_in) row by row (a transposed, non-contiguous
+        tensor): drawn straight into place, with no transposing copy, and multiplied as
+        ``nn.Linear`` multiplies. Same values; ignored for several members.
 
     Returns
     -------
@@ -223,29 +257,36 @@ def init_stack(archs: Arch | Sequence[Arch], seeds: Sequence[int], device: torch
         raise ValueError(f"seeds must be non-empty with one per arch; got {len(seeds)} seeds, {len(archs)} archs")
     top = widest(archs)
     shapes = top.shapes()
-    if random_values:
-        per = [[torch.randn(s, dtype=dtype) * 0.1 for s in a.shapes()] for a in archs]
-    else:
-        per = [init_member(a, s, dtype) for a, s in zip(archs, seeds)]
-    padded = any(a != top for a in archs)
-    params, masks = [], []
-    for j, shape in enumerate(shapes):
-        if len(per) == 1 and tuple(per[0][j].shape) == tuple(shape):
-            t = per[0][j][None].to(device)  # a stack of one: the fresh tensor itself, no copies
+    M = len(archs)
+    # tensors some member does not fill are zero-padded (and masked); the others are written
+    # member by member straight into the stack: no per-member tensors, pads or stacking copies
+    short = [any(tuple(s) != tuple(a.shapes()[j]) for a in archs) for j, s in enumerate(shapes)]
+    params = [(torch.zeros if pad else torch.empty)((M, *s), dtype=dtype) for s, pad in zip(shapes, short)]
+    if linear_layout and M == 1:
+        params = [torch.empty_strided(p.shape, (p.numel(), 1, p.shape[1]), dtype=dtype)
+                  if top.arch == "mlp" and j % 2 == 0 and p.ndim == 3 else p for j, p in enumerate(params)]
+    masks = [torch.zeros((M, *s), dtype=dtype) if pad else None for s, pad in zip(shapes, short)]
+    for i, (a, seed) in enumerate(zip(archs, seeds)):
+        cuts = [tuple(slice(0, n) for n in s) for s in a.shapes()]
+        slots = [p[i][c] for p, c in zip(params, cuts)]
+        if random_values:
+            for slot, s in zip(slots, a.shapes()):
+                slot.copy_(torch.randn(s, dtype=dtype) * 0.1)
         else:
-            t = torch.stack([p[j] if tuple(p[j].shape) == tuple(shape) else pad_to(p[j], shape)
-                             for p in per]).to(device)  # one copy, not a padded copy and a stack
-        params.append(t.requires_grad_(True) if requires_grad else t)
-        if padded and any(tuple(p[j].shape) != shape for p in per):
-            masks.append(torch.stack([pad_to(torch.ones_like(p[j]), shape) for p in per]).to(device))
-        else:
-            masks.append(None)
+            _init_into(slots, a, seed)
+        for m, c in zip(masks, cuts):
+            if m is not None:
+                m[i][c] = 1
+    params = [p.to(device) for p in params]
+    if requires_grad:
+        params = [p.requires_grad_(True) for p in params]
+    masks = [None if m is None else m.to(device) for m in masks]
     return Stack(top, archs, params, masks)
 
 
 def member_params(params: Sequence[torch.Tensor], i: int, arch: Arch) -> list[torch.Tensor]:
     """Member ``i`` of stacked ``params`` cut to its true architecture ``arch`` (copies)."""
-    return [p[i][tuple(slice(0, s) for s in shape)].detach().clone()
+    return [p[i][tuple(slice(0, s) for s in shape)].detach().clone(memory_format=torch.contiguous_format)
             for p, shape in zip(params, arch.shapes())]
 
 
