@@ -361,7 +361,7 @@ def test_calibration_page_is_written_once_per_package(project, monkeypatch):
     from overparam.book import rules
 
     calls = []
-    monkeypatch.setattr(rules, "calibration_rows", lambda draws=1000, profiles=None: calls.append(draws) or [])
+    monkeypatch.setattr(rules, "calibration_rows", lambda draws=1000, profiles=None, cache_dir=None: calls.append(draws) or [])
     monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "v1")
     page = pages.calibration_page(project, draws=10)
     assert "# How the verdicts are made" in page.read_text() and calls == [10]
@@ -371,11 +371,72 @@ def test_calibration_page_is_written_once_per_package(project, monkeypatch):
     pages.calibration_page(project, draws=10)
     assert calls == [10, 10]
 
-    def broken(draws=1000, profiles=None):
+    def broken(draws=1000, profiles=None, cache_dir=None):
         raise RuntimeError("a chapter's RULES do not import")
     monkeypatch.setattr(rules, "calibration_rows", broken)
     monkeypatch.setattr(cache, "package_fingerprint", lambda pkg=None, chapter=None: "v3")
     assert "could not be computed" in pages.calibration_page(project).read_text()
+
+
+def test_calibration_rows_are_cached_per_chapter_by_the_rules_fingerprint(tmp_path, monkeypatch):
+    """A second build reads the rows back (the same numbers); a chapter whose code, spread or
+    draws changed is computed again, the others are not."""
+    from overparam import calibration
+    from overparam.book import rules
+
+    real = rules.calibrate_book
+    computed = []
+
+    def counting(book, profiles, chapter="", names=None, draws=1000, seed=0):
+        computed.append((chapter, tuple(names)))
+        return real(book, profiles, chapter, names, draws, seed)
+    monkeypatch.setattr(rules, "calibrate_book", counting)
+    first = rules.calibration_rows(20, profiles=("quick",), cache_dir=tmp_path)
+    chapters = [cr.name for cr in rules.chapter_rules()]
+    assert [c for c, _ in computed] == chapters and all(n == ("quick",) for _, n in computed)
+    assert sorted(f.stem for f in tmp_path.glob("*.json")) == sorted(chapters)
+    computed.clear()
+    again = rules.calibration_rows(20, profiles=("quick",), cache_dir=tmp_path)
+    assert computed == [] and again == first          # floats and infinities round-trip exactly
+    both = rules.calibration_rows(20, profiles=("quick", "long"), cache_dir=tmp_path)
+    assert all(n == ("long",) for _, n in computed) and [r for r in both if r.profile == "quick"] == first
+    computed.clear()
+    real_fp = rules.rules_fingerprint
+    monkeypatch.setattr(rules, "rules_fingerprint",
+                        lambda cr, d, s: real_fp(cr, d, s) + ("x" if cr.name == chapters[0] else ""))
+    rules.calibration_rows(20, profiles=("quick",), cache_dir=tmp_path)
+    assert computed == [(chapters[0], ("quick",))]
+    monkeypatch.setattr(rules, "rules_fingerprint", real_fp)
+    cr = rules.chapter_rules()[0]
+    assert real_fp(cr, 20, 0) != real_fp(cr, 21, 0) != real_fp(cr, 20, 1)
+    assert isinstance(first[0], calibration.RuleCalibration)
+
+
+def test_the_committed_calibration_cache_holds_what_the_code_computes():
+    """Where the committed cache of a cheap chapter is current, its rows are the rows this
+    code computes now (the cache cannot carry numbers the rules would not give)."""
+    from overparam.book import rules
+
+    folder = Path(__file__).resolve().parents[1] / "book" / "calibration_cache"
+    checked = 0
+    for cr in rules.chapter_rules():
+        if cr.name[:2] not in ("06", "08"):
+            continue
+        stored = rules._read_cache(folder / f"{cr.name}.json", rules.rules_fingerprint(cr, pages.CALIBRATION_DRAWS, 0))
+        for profile, rows in stored.items():
+            assert rows == rules.calibrate_book(cr.book, cr.profiles, cr.name, [profile], pages.CALIBRATION_DRAWS)
+            checked += 1
+    if not checked:
+        pytest.skip("the committed calibration cache of chapters 6 and 8 is not current")
+
+
+def test_calibration_page_states_its_draws_and_their_monte_carlo_error():
+    from overparam.book import rules
+
+    text = rules.calibration_markdown([], draws=1000)
+    assert "1000 simulated data sets" in text and "Monte Carlo standard error" in text
+    assert "0.7% at a rate of 5%" in text and "1.3% at 80%" in text and "at most 1.6%" in text
+    assert "at most 3.5%" in rules.calibration_markdown([], draws=200)
 
 
 def test_interrupted_run_leaves_good_copy_and_no_temp_file(project, monkeypatch):

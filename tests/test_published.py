@@ -290,7 +290,7 @@ def test_book_edition_published_builds_without_running(project, monkeypatch, cap
     def boom(*a, **k):
         raise AssertionError("papermill.execute_notebook was called")
     monkeypatch.setattr(papermill, "execute_notebook", boom)
-    monkeypatch.setattr(rules, "calibration_rows", lambda draws=1000, profiles=None: [])
+    monkeypatch.setattr(rules, "calibration_rows", lambda draws=1000, profiles=None, cache_dir=None: [])
     local_before = (project.chapters / "90_tiny.ipynb").read_bytes()
     code = cli.main(["--root", str(project.root), "book", "--edition", "published"])
     out = capsys.readouterr().out
