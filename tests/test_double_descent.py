@@ -139,7 +139,7 @@ def test_tiny_sweeps_resume_and_give_judged_claims(tmp_path):
     res = dd.DoubleDescentResults(cfg, rf, ls, sw, emc=emc, samples=ss, random_labels=rl, teacher=ts,
                                   probes=pr)
     table = dd.claims(res, config.Run("smoke", torch.device("cpu"), 0))
-    assert len(table.claims) == 20 and table.not_tested
+    assert len(table.claims) == 21 and table.not_tested
     for c in table.claims:  # every row: a verdict backed by its interval
         assert c.profile == "smoke"
         if c.verdict in (claims.REPRODUCED, claims.NOT_REPRODUCED):
@@ -526,3 +526,25 @@ def test_vectorized_crossfit_equals_the_loop_over_seeds():
                                          lambda e, p: np.take_along_axis(e, p, -1)[..., 0])
     theta, low, high = rules.jackknife_batch(vals, jack)
     assert (theta[0], low[0], high[0]) == pytest.approx((loop.mean, loop.low, loop.high))
+
+
+def test_longer_training_row_reads_the_half_run_against_the_whole_run():
+    """The threshold after half the epochs (from the same runs' curves) minus after all of
+    them: fitting only at wider widths halfway is reproduced, the mirror not reproduced."""
+    S, W = 5, 4
+    rng = np.random.default_rng(4)
+    late = np.array([0.5, 0.3, 0.005, 0.0]) + np.abs(rng.normal(0, 0.001, (S, W)))   # fits from index 2
+    early = np.array([0.6, 0.4, 0.1, 0.0]) + np.abs(rng.normal(0, 0.001, (S, W)))    # fits from index 3
+    early[:, -1] = 0.0
+
+    def sweep(half, end):
+        sw = _synthetic_sweep(end, np.full((S, W), 0.4))
+        curve = np.stack([np.full((S, W), 0.9), half, end], -1)[None]   # epochs 0, 50, 100
+        return dataclasses.replace(sw, epochs=np.array([0, 50, 100]), train_err_curve=curve)
+    rf = dd.random_features_sweep(20, 5, n_ratios=8, n_seeds=3)
+    judge = dd.RULES["longer_training"].judge
+
+    def verdict(sw):
+        return judge(dd.measure(dd.DoubleDescentResults(dd.PROFILES["smoke"], rf, None, sw))["longer_training"].value).verdict
+    assert verdict(sweep(early, late)) == claims.REPRODUCED
+    assert verdict(sweep(late, early)) == claims.NOT_REPRODUCED
