@@ -440,14 +440,16 @@ def merge(results: Sequence[FlexResult]) -> FlexResult:
 
 
 def train_grouped(members: Sequence[FlexMember], data, *, steps: int, ratio: float = 1.3,
-                  **kw) -> FlexResult:
+                  small: int = 0, **kw) -> FlexResult:
     """:func:`train_flexible` on groups of members of similar capacity (largest / smallest
-    <= ``ratio``, so that padding wastes little), merged back in the members' order."""
+    <= ``ratio``, so that padding wastes little), merged back in the members' order.
+    Members of capacity <= ``small`` share one stack whatever their ratio: a stack's step
+    has a fixed cost that outweighs the padding of narrow members."""
     members = list(members)
     order = sorted(range(len(members)), key=lambda i: members[i].capacity)
     groups, cur = [], [order[0]]
     for i in order[1:]:
-        if members[i].capacity > ratio * members[cur[0]].capacity:
+        if members[i].capacity > max(ratio * members[cur[0]].capacity, small):
             groups.append(cur)
             cur = []
         cur.append(i)

@@ -161,3 +161,21 @@ def test_x0_reparametrisation_is_adam_on_x0_at_rate_size_lr():
     moved = res.x0[-1] - res.x0[0]
     assert moved[1] == pytest.approx(4 * moved[0], rel=1e-3)
     assert moved[0] == pytest.approx(-0.1 * 20, rel=1e-2)
+
+
+def test_narrow_members_share_one_stack_and_train_as_in_their_own(monkeypatch):
+    """``small``: members up to that capacity go in one stack whatever their ratio; each
+    member's run is the one it has in a snug stack."""
+    data = _data()
+    ms = [Z.FlexMember(capacity=c, start=c / 2, penalty=1e-2, size_lr=0.2, seed=i)
+          for i, c in enumerate((6, 12, 24, 40))]
+    calls = []
+    real = Z.train_flexible
+    monkeypatch.setattr(Z, "train_flexible", lambda m, *a, **k: calls.append(len(m)) or real(m, *a, **k))
+    snug = Z.train_grouped(ms, data, steps=20, lr=1e-2, batch_size=32)
+    assert calls == [1, 1, 1, 1]
+    calls.clear()
+    merged = Z.train_grouped(ms, data, steps=20, lr=1e-2, batch_size=32, small=24)
+    assert calls == [3, 1]
+    np.testing.assert_allclose(merged.x0, snug.x0, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(merged.loss, snug.loss, rtol=1e-4, atol=1e-6)

@@ -55,10 +55,16 @@ def _member(cfg: FlexConfig, start: float, seed: int, **kw) -> Z.FlexMember:
                         gray_low=cfg.gray_low, gray_high=cfg.gray_high, seed=seed, **kw)
 
 
-def _train(members, data, cfg: FlexConfig, device, label, steps=None) -> Z.FlexResult:
+#: In the penalty grid, members of at most this many units share one stack (the static grid's
+#: narrow widths, the retrained static nets): on a CPU a stack's step costs ~1.5 ms of fixed
+#: work, more than padding these narrow members to the stack's width.
+SMALL = 128
+
+
+def _train(members, data, cfg: FlexConfig, device, label, steps=None, small=0) -> Z.FlexResult:
     with threads(1, device):
         res = Z.train_grouped(members, data, steps=cfg.steps if steps is None else steps, lr=cfg.lr,
-                              batch_size=cfg.batch_size, device=device, label=label)
+                              batch_size=cfg.batch_size, device=device, label=label, small=small)
     if res.diverged.any():
         log.info(f"{label}: {int(res.diverged.sum())} of {len(members)} members diverged")
     return res
@@ -287,12 +293,12 @@ def penalty_grid(cfg: FlexConfig, task: str, *, seed: int = 0, device="cpu") -> 
     static = [Z.FlexMember(capacity=int(w), static=True, seed=member_seed(seed, s), size_lr=cfg.size_lr)
               for s in range(S) for w in cfg.static_widths]
     log.info(f"flexible: penalty grid on {task}: {len(flex) + S} flexible + {len(static)} static members")
-    res = _train(flex + static + no_pen, data, cfg, device, f"flexible: penalties ({task})")
+    res = _train(flex + static + no_pen, data, cfg, device, f"flexible: penalties ({task})", small=SMALL)
     nf = len(flex)
     size = res.size[-1, :nf]
     retrain = [Z.FlexMember(capacity=max(1, int(round(s))), static=True, seed=m.seed, size_lr=cfg.size_lr)
                for s, m in zip(size, flex)]
-    rr = _train(retrain, data, cfg, device, f"flexible: retrained at the found sizes ({task})")
+    rr = _train(retrain, data, cfg, device, f"flexible: retrained at the found sizes ({task})", small=SMALL)
     ratio, nd = np.full(nf, np.nan), np.zeros(nf)
     for i in range(nf):
         off = res.f_end[i] < Z.EPS
