@@ -306,7 +306,8 @@ RULES = RuleBook([
     ("Over-parameterization => exploration, in parallel with evolutionary algorithms and PSO",
      "a framing, not a measurable statement; the 'more draws' row tests its simplest form"),
     ("ReLU is easy to replace by gradient-friendly functions; max pooling lacks alternatives",
-     "an opinion about available functions; the exercises try a smooth max and a LeakyReLU"),
+     "an opinion about which functions exist; the two gradient-flow rows measure what one smooth max "
+     "and one LeakyReLU do to training"),
     ("Over-parameterization is underestimated as an exploration device",
      "a judgement about the literature, not a measurable statement"),
     ("The hypernetwork's generated net is less likely to overfit than an over-parameterized one",
