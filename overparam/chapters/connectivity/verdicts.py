@@ -393,9 +393,14 @@ RULES = RuleBook([
          _sim("same", 0.0, 2.0, 0.82, f"effect {_CHANCE}"), footing=FOOTING),
 ], replicates=lambda cfg: cfg.n_pairs, footing_share=FOOTING_SHARE, scale_notes={
     **{k: "quick trains 1500 steps, which leaves narrow networks and curves still improving (under-trained); "
-          "long trains each until its loss plateaus, on widths 1 to 1024 (at width 4 some pairs of the "
-          "smallest N connect already: the narrow widths turn that bound into a crossing)"
-       for k in ("sqrt", "grows", "features", "tradeoff")},
+          "long trains each until its loss plateaus, on widths 1 to 1024, so the width needed is a crossing "
+          "at every N instead of a bound"
+       for k in ("grows", "features", "tradeoff")},
+    "sqrt": "quick: narrow networks and curves still improving at 1500 steps (under-trained), three N up to "
+            "256. long: every network and curve to a plateau, widths 1 to 1024, N up to 1024: the width "
+            "needed grows faster than sqrt(N) over that range and w*/sqrt(N) still rises between the two "
+            "largest N (the figure 'How wide for N samples?'); the abstract's bound is asymptotic, with "
+            "constants it does not give, so this refutes it on this range only",
     "same": "quick: the narrow one-start networks are still improving at 1500 steps (under-trained); long "
             "trains them to a plateau",
     "entezari": "the aligned straight-line barrier falls with width: quick's widest is 32, long's 1024 (at 512 "
