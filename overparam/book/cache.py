@@ -14,8 +14,10 @@ from typing import Any, Mapping
 
 from .. import __version__
 
-#: Parts of the package that never change a result, left out of the fingerprint.
-NOT_IN_KEY = ("book", "__main__.py")
+#: Parts of the package that never change a result, left out of the fingerprint
+#: (``budget.py`` only estimates a run's time and memory and refuses or allows it: its
+#: reference times are refreshed after each long edition without staling that edition).
+NOT_IN_KEY = ("book", "__main__.py", "budget.py")
 
 
 def _strip(nb: Any) -> dict:

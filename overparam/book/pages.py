@@ -418,9 +418,9 @@ def calibration_page(paths: Paths, draws: int | None = None) -> Path:
     try:
         from . import rules
 
-        # the book's own draws are cached per chapter (book/calibration_cache, committed:
+        # the book's own draws are cached per chapter (book/published/calibration, committed with the editions:
         # a fresh clone whose rules did not change computes nothing); other draws are not
-        cached = paths.root / "book" / "calibration_cache" if draws == CALIBRATION_DRAWS else None
+        cached = paths.root / "book" / "published" / "calibration" if draws == CALIBRATION_DRAWS else None
         rows = rules.calibration_rows(draws, profiles=rules.profiles_shown(paths), cache_dir=cached)
         text = rules.calibration_markdown(rows, draws=draws)
         write_atomic(paths.root / "book" / "calibration.json", rules.calibration_json(rows))
