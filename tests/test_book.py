@@ -496,3 +496,12 @@ def test_a_chapters_fingerprint_ignores_the_other_chapters_code(tmp_path):
     assert a1 != a0
     (pkg / "engine/loop.py").write_text("# shared code changed\n")
     assert alpha() != a1
+
+
+def test_calibration_page_shows_a_claims_run_fields_as_placeholders():
+    """The calibration page has no run: a claim's ``{field}`` reads as ``⟨field⟩``, never raw."""
+    from overparam.book.rules import template_text
+
+    assert template_text("Naive, {big} vs 1 filter ({n:.2f}, {{x}})") == "Naive, ⟨big⟩ vs 1 filter (⟨n⟩, {x})"
+    assert template_text("no fields") == "no fields"
+    assert template_text("a lone { brace") == "a lone { brace"

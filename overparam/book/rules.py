@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import html
 import math
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -161,7 +162,7 @@ def calibration_markdown(rows: list[RuleCalibration] | None = None, draws: int =
                 (f"<td>{per[p].n} · {per[p].null_rate:.1%} · <b>{per[p].power:.0%}</b></td>" if p in per else "<td>-</td>")
                 for p in profiles)
             note = html.escape(any_r.note)
-            body.append(f"<tr><td><code>{key}</code> {html.escape(any_r.claim)}"
+            body.append(f"<tr><td><code>{key}</code> {html.escape(template_text(any_r.claim))}"
                         f"<br><span class='cal-note'>{note}</span></td>{cells}</tr>")
         lines += ['<table class="calibration">',
                   f"<thead><tr><th>rule · claim · noise and effect</th>{head}</tr></thead>",
@@ -169,6 +170,17 @@ def calibration_markdown(rows: list[RuleCalibration] | None = None, draws: int =
     if not by_chapter:
         lines += ["No chapter declares its rules yet.", ""]
     return "\n".join(lines) + "\n"
+
+
+def template_text(text: str) -> str:
+    """A claim's text as declared, for a page that has no run to fill it: each ``{field}``
+    that a run's measurements fill in (a width, a count) is shown as ``⟨field⟩``, and the
+    format's escaped braces as plain braces."""
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError:  # not a format string: show it as it is
+        return text
+    return "".join(lit + (f"⟨{field}⟩" if field is not None else "") for lit, field, _, _ in parts)
 
 
 def mc_se(rate: float, draws: int) -> float:
