@@ -367,7 +367,7 @@ def scorecard_markdown(paths: Paths, beside: Mapping[str, Any] | None = None) ->
             second = "".join(_beside_cell(o, c, s) for o, (_, s) in zip(others, sides))
             rows.append(f"<tr><td>{first}</td>{second}<td>{claim}</td>"
                         f"<td class='measured'>{_measured(shown)}</td>"
-                        f"<td>{html.escape(readable_source(str(shown.get('source', '')), names))}"
+                        f"<td class='source'>{html.escape(readable_source(str(shown.get('source', '')), names)).replace('/', '/<wbr>')}"
                         f"{' · ' + prof if prof else ''}</td></tr>")
         cols = "<col class='c-verdict'>" * (1 + len(sides))
         side_head = "".join(f"<th>{html.escape(labels[n])}</th>" for n, _ in sides)
