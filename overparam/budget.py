@@ -45,25 +45,25 @@ PROBE_CACHE_ENV = "OVERPARAM_PROBE_CACHE"
 
 #: CPU seconds of each chapter's kernel at ``quick`` on the reference machine (the project's
 #: shared 2-core CPU, torch 2.13, one thread per chapter, ``book --jobs 2`` from a clean
-#: cache, 2026-12-06; the run record's ``cpu_s``), keyed by the chapter's package name; and
+#: cache, an otherwise idle machine, 2026-12-06; the run record's ``cpu_s``), keyed by the chapter's package name; and
 #: the probe's seconds (:func:`probe_seconds`) on that machine at the start of that run.
 #: Measure again (``benchmarks/book_build.py``) when a chapter's work changes.
 MEASURED = {
-    "exploration": 33.0, "hessian_spectra": 60.0, "double_descent": 125.0,
-    "variance_metrics": 85.0, "flexible_size": 78.0, "sparsifiers": 27.0,
-    "lottery_tickets": 98.0, "connectivity": 61.0,
+    "exploration": 22.0, "hessian_spectra": 35.0, "double_descent": 64.0,
+    "variance_metrics": 32.0, "flexible_size": 44.0, "sparsifiers": 16.0,
+    "lottery_tickets": 37.0, "connectivity": 32.0,
 }
 REFERENCE_PROFILE = "quick"
 #: CPU seconds of each chapter's kernel at ``long`` (one thread; the run records'
 #: ``cpu_s`` of the committed edition ``book/published/long``, 2026-12-06).
 MEASURED_LONG = {
-    "exploration": 91.0, "hessian_spectra": 215.0, "double_descent": 400.0,
-    "variance_metrics": 296.0, "flexible_size": 414.0, "sparsifiers": 429.0,
-    "lottery_tickets": 326.0, "connectivity": 451.0,
+    "exploration": 39.0, "hessian_spectra": 150.0, "double_descent": 173.0,
+    "variance_metrics": 743.0, "flexible_size": 449.0, "sparsifiers": 280.0,
+    "lottery_tickets": 142.0, "connectivity": 356.0,
 }
 #: Profile -> chapter -> reference CPU seconds: the profiles a run can be estimated from.
 REFERENCES = {REFERENCE_PROFILE: MEASURED, "long": MEASURED_LONG}
-REFERENCE_PROBE_S = 0.083
+REFERENCE_PROBE_S = 0.060
 
 
 # ------------------------------------------------------------------------- the chapter
