@@ -299,3 +299,33 @@ def test_the_eta_stretches_with_how_the_finished_chapters_went():
     cached = {"a": ChapterResult("a", "cached")}                                # no pace from it
     assert eta_line(cached, ["a", "b", "c"], est, 2) == ", eta ~ 1 min 00 s"
     assert eta_line(twice, ["a"], est, 2) == "" and eta_line({}, ["a"], None, 1) == ""
+
+
+def test_book_too_stops_with_its_estimate_over_the_cap(project, capsys, probe_cache):
+    """`book` checks the same cap as `run`: one line naming the estimate and how to go on."""
+    code = cli.main(["--root", str(project), "book", "--profile", "quick", "--max-hours", "0.001"])
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2, (code, out, err)
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for needle in ("would take ~", "cap", "--yes"):
+        assert needle in lines[0], (needle, lines[0])
+    assert not (project / "results").exists()
+
+
+def test_book_prints_every_chapters_estimate_before_training(project, capsys, probe_cache, monkeypatch):
+    from overparam.book import runner
+
+    seen = []
+
+    def run_chapters(*a, **k):  # training would start here: what was printed by then?
+        seen.append(capsys.readouterr().out)
+        raise SystemExit(0)
+    monkeypatch.setattr(runner, "run_chapters", run_chapters)
+    with pytest.raises(SystemExit):
+        cli.main(["--root", str(project), "book", "--profile", "quick", "--jobs", "2"])
+    out = seen[0]
+    assert len(registry.CHAPTERS) == 8
+    assert all(f"estimate: {e.name} ~" in out or f"estimate: {e.name} cached" in out
+               for e in registry.CHAPTERS), out
+    assert "estimate: 8 chapters ~" in out
