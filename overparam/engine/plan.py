@@ -135,29 +135,28 @@ def stack_bytes(members, datas, cfg) -> float:
 
 #: The CPU cost model for runs too short to probe: a stack pays when its members are small
 #: enough that the per-step fixed cost of the loop (Python, dispatch, one optimizer call per
-#: member: ~0.2 ms) is a real share of a member's step. Measured with
-#: ``benchmarks/ensemble.py`` (one thread, 8-32 members): batched beat the loop up to about
-#: 3e5 parameters per member (width 512 x 2 layers, 1024 x 1) and 1e8 forward FLOPs per
-#: member step (flops per example x batch); beyond either the two were even or the loop won
-#: (a stack of members of 1-4 MB of weights streams memory instead of cache).
-BATCH_PARAMS_CPU = 4e5
-BATCH_FLOPS_CPU = 1e8
+#: member: ~0.15 ms) and the cost of narrow kernels are a real share of a member's step.
+#: Measured with ``benchmarks/ensemble.py`` (one thread, 4-32 members, glibc keeping freed
+#: memory: :func:`overparam.config.keep_freed_memory`): batched beat or equalled the loop up
+#: to width 512 x 3 layers (5.5e5 parameters) at every batch size (32-500), and at width 1024
+#: and 2048 with one hidden layer (5e4 and 1e5); from width 1024 x 2 layers (1.1e6) the two
+#: were even within 5 % or the loop won. (Before glibc kept freed memory, a wide stack's
+#: tensors of over 32 MB were fresh pages every step, and the loop won from 4e5 parameters
+#: or 1e8 FLOPs a step; the FLOPs limit no longer separates the two.)
+BATCH_PARAMS_CPU = 6e5
 
 
 def batching_pays(members, datas, cfg, device) -> bool:
     """The cost model (no timing): on CUDA always; on the CPU when the bucket's widest member
-    has at most :data:`BATCH_PARAMS_CPU` parameters and :data:`BATCH_FLOPS_CPU` forward FLOPs
-    per training step. Used for runs too short for a timed :func:`probe` to pay back.
+    has at most :data:`BATCH_PARAMS_CPU` parameters. Used for runs too short for a timed
+    :func:`probe` to pay back.
 
     Introduced in: the engine
     """
     if torch.device(device).type == "cuda":
         return True
     d0 = datas[members[0].data]
-    B = cfg.batch_size if 0 < cfg.batch_size < d0.n_train else d0.n_train
-    arch = [m.spec(d0.d, d0.n_classes) for m in members]
-    return (max(a.n_params for a in arch) <= BATCH_PARAMS_CPU
-            and max(a.flops_per_example() for a in arch) * B <= BATCH_FLOPS_CPU)
+    return max(m.spec(d0.d, d0.n_classes).n_params for m in members) <= BATCH_PARAMS_CPU
 
 
 def choose_mode(t_batched: float, t_loop: float) -> str:
