@@ -30,6 +30,12 @@ the reference's. Clock: ``--clock cpu`` (the default with one CPU thread) is the
 process's CPU time, which on a machine shared with other jobs stays close to the time
 alone; ``wall`` is elapsed time (the default on a GPU or with several threads).
 
+Memory: the engine switches glibc's malloc to keep freed memory
+(:func:`overparam.config.keep_freed_memory`, process-wide) at its first training, which is
+the warm-up here, so every way, the reference included, runs under that policy: the ratios
+compare compute, not page faults (before that policy the batched runs of widths 512-2048
+spent 10-15 % of their CPU time faulting in fresh pages, the reference less).
+
     python benchmarks/ensemble.py [--widths 8,64,256,512,1024,2048] [--depths 1,2,3]
                                   [--batches 32,100,500] [--members 16] [--budget 0.4]
 """
