@@ -236,3 +236,6 @@ def test_class_major_error_count_equals_argmax_with_ties():
     y = torch.randint(0, 5, (3, 40), generator=g)
     assert torch.equal(_wrong(logits, y), logits.argmax(1) != y)
     assert 0 < int(_wrong(logits, y).sum()) < 120
+    big = torch.randint(0, 3, (4, 10, 1000), generator=g).float()   # vectorised reductions, many ties
+    yb = torch.randint(0, 10, (4, 1000), generator=g)
+    assert torch.equal(_wrong(big, yb), big.argmax(1) != yb)

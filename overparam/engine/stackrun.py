@@ -39,11 +39,10 @@ def _shared(tensors: Sequence[torch.Tensor], device) -> tuple[torch.Tensor, torc
 
 def _wrong(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``logits.argmax(1) != y`` for class-major logits (M, C, B), without the slow strided
-    argmax: wrong where another class scores higher, or ties with a lower index (argmax
-    returns the first maximum)."""
-    at_y = logits.gather(1, y[:, None, :])
-    cls = torch.arange(logits.shape[1], device=logits.device)[None, :, None]
-    return (logits > at_y).any(1) | ((logits == at_y) & (cls < y[:, None, :])).any(1)
+    argmax: ``max(1)``'s indices, which are the first maximum's as argmax's are (torch's
+    documented tie rule; tested against argmax on tied logits), measured 7.0 ms (argmax) vs
+    1.5 ms on (32, 10, 1750) logits, and vs 3.3 ms for the comparisons this replaced."""
+    return logits.max(1).indices != y
 
 
 def _forward_single(arch, params: list[torch.Tensor], X: torch.Tensor, class_major: bool = True) -> torch.Tensor:
@@ -62,7 +61,7 @@ def _forward_single(arch, params: list[torch.Tensor], X: torch.Tensor, class_maj
         return out.t().contiguous()[None] if class_major else out
     h = X
     for i in range(arch.depth):
-        h = torch.relu(torch.addmm(ps[2 * i + 1], h, ps[2 * i]))
+        h = torch.addmm(ps[2 * i + 1], h, ps[2 * i]).relu_()
     if not class_major:
         return torch.addmm(ps[-1], h, ps[-2])
     if h.shape[0] * h.shape[1] > CLASS_MAJOR_GEMM:  # a wide, long h: its GEMM is faster batch-major
@@ -133,7 +132,7 @@ class StackRun:
             out = _forward_single(self.arch, params, self.X1.index_select(0, i), class_major=False)   # (B, C)
             return F.cross_entropy(out, self.Y1.index_select(0, i))
         Xb, yb = self.batch(idx)
-        logits = forward(self.arch, params, Xb, class_major=True)  # (M, C, B): fast softmax on CPU
+        logits = forward(self.arch, params, Xb, class_major=True, inplace=True)  # (M, C, B): fast softmax on CPU
         return F.cross_entropy(logits, yb, reduction="none").mean(1)
 
     def batches(self):
@@ -191,7 +190,9 @@ class StackRun:
             if self.M == 1:  # as in training: the textbook's kernels
                 out = _forward_single(self.arch, params, X[0, s:s + chunk])   # (1, C, b): one member, one set
             else:
-                out = forward(self.arch, params, X[u, s:s + chunk], class_major=True)  # (M, C, b)
+                # one input set for all (the usual case): 2-d, expanded without a copy; else each member's rows
+                Xc = X[0, s:s + chunk] if X.shape[0] == 1 else X[:, s:s + chunk].index_select(0, u)
+                out = forward(self.arch, params, Xc, class_major=True, inplace=True)  # (M, C, b)
             vals = torch.stack((F.cross_entropy(out, yb, reduction="none"), _wrong(out, yb).to(out.dtype)))
             b = vals.shape[-1]
             k = min(max(split - s, 0), b)  # this chunk's rows of the first set
