@@ -21,9 +21,14 @@ batched >= 40 % of SGEMM at h >= 256.
 
 Each cell runs a short training (the number of steps is set from the cell's cost so that
 one ``torch`` run takes about ``--budget`` seconds; whole epochs of the first n_train
-examples), each way ``--repeats`` times, interleaved in a rotating order, and each way's
-median time is kept, so a burst of load from other jobs on a shared machine moves one
-repetition, not the verdict. ``auto`` runs with the engine's defaults: a run this short
+examples), each way ``--repeats`` times, interleaved, and each way's median time is kept, so
+a burst of load from other jobs on a shared machine moves one repetition, not the verdict.
+The orders are the rows of a Williams square (:data:`ORDERS`): over four repetitions each
+way runs once in each position and follows each other way once (a rotation would put
+``auto`` after ``batched`` every time, whose large stacks leave the caches and the heap in
+another state: a bias of several per cent measured in the widest cells). Before the timed
+runs, one untimed batched run grows the heap to the cell's largest footprint, so no timed
+way pays that growth's first-touch page faults. ``auto`` runs with the engine's defaults: a run this short
 (fewer steps than ``probe_min_steps``) is decided by the engine's cost model, without a
 timed probe; its whole time (stack build, initialisation, evaluations) counts, as does
 the reference's. Clock: ``--clock cpu`` (the default with one CPU thread) is the
@@ -55,6 +60,9 @@ from overparam.engine.sweep import Member, TrainConfig, TrainData, train_ensembl
 
 CLOCK = time.perf_counter  # set by main(): time.process_time for --clock cpu
 WAYS = ["torch", "loop", "batched", "auto"]
+#: A Williams square for four ways: in four rows each way is once in each position and
+#: directly follows each other way once (balanced for first-order carry-over).
+ORDERS = [[0, 1, 3, 2], [1, 2, 0, 3], [2, 3, 1, 0], [3, 0, 2, 1]]
 
 
 def sync(device: torch.device) -> None:
@@ -136,7 +144,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=0.2, help="seconds of the reference loop per cell")
     ap.add_argument("--n-train", type=int, default=1500, help="most training examples per cell")
     ap.add_argument("--n-test", type=int, default=250)
-    ap.add_argument("--repeats", type=int, default=3, help="timings per cell and way (the median is kept)")
+    ap.add_argument("--repeats", type=int, default=4,
+                    help="timings per cell and way (the median is kept); 4 = one Williams square")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--clock", choices=("auto", "cpu", "wall"), default="auto")
     args = ap.parse_args()
@@ -186,8 +195,9 @@ def main() -> None:
                 members = [Member(h, depth, seed=s, data=s % len(datas)) for s in range(M)]
                 cfg = TrainConfig(epochs=epochs, optimizer="sgd", lr=0.01, batch_size=B, eval_every=epochs)
                 times, chosen, stacks = {k: [] for k in WAYS}, "", 0
-                for rep in range(args.repeats):  # interleaved, in a rotating order; medians kept
-                    for way in WAYS[rep % len(WAYS):] + WAYS[:rep % len(WAYS)]:
+                train_ensemble(members, datas, cfg, device=device, mode="batched", log=None)  # untimed: heap grown
+                for rep in range(args.repeats):  # interleaved, Williams-square orders; medians kept
+                    for way in (WAYS[k] for k in ORDERS[rep % len(ORDERS)]):
                         if way == "torch":
                             times[way].append(timed(lambda: torch_loop(members, datas, cfg, device), device))
                             continue
