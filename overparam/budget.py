@@ -49,9 +49,9 @@ PROBE_CACHE_ENV = "OVERPARAM_PROBE_CACHE"
 #: the probe's seconds (:func:`probe_seconds`) on that machine at the start of that run.
 #: Measure again (``benchmarks/book_build.py``) when a chapter's work changes.
 MEASURED = {
-    "exploration": 22.0, "hessian_spectra": 35.0, "double_descent": 64.0,
-    "variance_metrics": 32.0, "flexible_size": 44.0, "sparsifiers": 16.0,
-    "lottery_tickets": 37.0, "connectivity": 32.0,
+    "exploration": 19.0, "hessian_spectra": 31.0, "double_descent": 53.0,
+    "variance_metrics": 28.0, "flexible_size": 41.0, "sparsifiers": 14.0,
+    "lottery_tickets": 32.0, "connectivity": 29.0,
 }
 REFERENCE_PROFILE = "quick"
 #: CPU seconds of each chapter's kernel at ``long`` (one thread; the run records'
