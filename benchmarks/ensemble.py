@@ -5,7 +5,8 @@ each cell, trains the same members for the same steps four ways, in one process,
 same threads:
 
 - ``torch``: the reference, a plain per-member PyTorch loop: each member alone as an
-  ``nn.Sequential`` with fused ``torch.optim.SGD`` (momentum), its own shuffled
+  ``nn.Sequential`` with fused ``torch.optim.SGD`` (momentum; ``--optimizer adam``: fused
+  ``torch.optim.Adam``, the optimizer of chapters 4 and 5's stacks), its own shuffled
   mini-batches, and the same two evaluations as the engine (train + test loss and error,
   before and after training);
 - ``loop``: the engine's loop mode (``train_ensemble(mode="loop")``: stacks of one);
@@ -41,7 +42,7 @@ the warm-up here, so every way, the reference included, runs under that policy: 
 compare compute, not page faults (before that policy the batched runs of widths 512-2048
 spent 10-15 % of their CPU time faulting in fresh pages, the reference less).
 
-    python benchmarks/ensemble.py [--widths 8,64,256,512,1024,2048] [--depths 1,2,3]
+    python benchmarks/ensemble.py [--optimizer sgd|adam] [--widths 8,64,256,512,1024,2048] [--depths 1,2,3]
                                   [--batches 32,100,500] [--members 16] [--budget 0.4]
 """
 from __future__ import annotations
@@ -105,8 +106,9 @@ def torch_loop(members, datas, cfg, device) -> None:
             layers += [torch.nn.Linear(width_in, m.width), torch.nn.ReLU()]
             width_in = m.width
         net = torch.nn.Sequential(*layers, torch.nn.Linear(width_in, d.n_classes)).to(device)
-        opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                              fused=device.type in ("cpu", "cuda"))
+        fused = device.type in ("cpu", "cuda")
+        opt = (torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, fused=fused)
+               if cfg.optimizer == "sgd" else torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=fused))
         n = len(d.y_train)
         g = torch.Generator().manual_seed(m.seed)
 
@@ -146,10 +148,13 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=250)
     ap.add_argument("--repeats", type=int, default=4,
                     help="timings per cell and way (the median is kept); 4 = one Williams square")
+    ap.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                    help="sgd: momentum 0.9, lr 0.01; adam: lr 3e-3 (the shape of chapters 4 and 5's stacks)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--clock", choices=("auto", "cpu", "wall"), default="auto")
     args = ap.parse_args()
     device = config.resolve_device(args.device)
+    lr = 0.01 if args.optimizer == "sgd" else 3e-3
     global CLOCK
     clock = args.clock
     if clock == "auto":
@@ -172,7 +177,7 @@ def main() -> None:
     torch_loop([Member(8)], [warm], TrainConfig(epochs=1, batch_size=50), device)
     peak = sgemm_rate(device)
     print(f"SGEMM rate (fp32 1024^3, {clock} clock): {peak:.1f} GFLOP/s")
-    print(f"clock: {clock} time; each cell: `steps` steps (whole epochs), SGD+momentum lr 0.01, "
+    print(f"clock: {clock} time; each cell: `steps` steps (whole epochs), {args.optimizer} lr {lr}, "
           f"test set {args.n_test}; M members per cell; stacks = the batched run's stacks\n")
     head = (f"{'width':>5} {'depth':>5} {'batch':>5} {'M':>3} {'steps':>5} {'torch s':>8} "
             f"{'loop x':>7} {'batched x':>9} {'stacks':>6} {'auto x':>7} {'auto mode':>9} {'% SGEMM':>8}")
@@ -193,7 +198,7 @@ def main() -> None:
                 datas = [TrainData(X, data.add_label_noise(y, 0.1, 10, seed=s)[0], Xt, yt, 10, f"b{s}")
                          for s in range(4)]
                 members = [Member(h, depth, seed=s, data=s % len(datas)) for s in range(M)]
-                cfg = TrainConfig(epochs=epochs, optimizer="sgd", lr=0.01, batch_size=B, eval_every=epochs)
+                cfg = TrainConfig(epochs=epochs, optimizer=args.optimizer, lr=lr, batch_size=B, eval_every=epochs)
                 times, chosen, stacks = {k: [] for k in WAYS}, "", 0
                 train_ensemble(members, datas, cfg, device=device, mode="batched", log=None)  # untimed: heap grown
                 for rep in range(args.repeats):  # interleaved, Williams-square orders; medians kept
