@@ -376,10 +376,6 @@ def fit(params: Sequence[torch.Tensor], loss: Loss, batches: Iterator | Callable
             if not adam_fixed and masks is not None:
                 _positive_second_moment(opt, params, masks)
                 adam_fixed = True
-        # this step's gradients and graph are let go before the next step makes its own: on the
-        # CPU a wide net's next gradients then reuse their memory instead of fresh pages (whose
-        # first touch is a page fault: 2x the textbook loop's faults at width 2048 otherwise)
-        del grads, total
         if take is None:
             state.plain += 1  # every member took it: counted without a kernel
         else:

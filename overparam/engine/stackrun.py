@@ -105,6 +105,7 @@ class StackRun:
         self.Yt = torch.stack([t.y_test for t in own]).to(self.device)
         self.offset = (self.u * self.n)[:, None]
         self.X1, self.Y1 = self.Xs[0], self.Y[0]   # a stack of one: its own set (see loss)
+        self._joint = None   # training + test rows as one set (see _both), made at the first evaluation
         # fused kernels where the device has them: one kernel per tensor, not several passes
         self.opt = make_optimizer(self.stack.params, cfg.optimizer, cfg.lr, momentum=cfg.momentum,
                                   weight_decay=cfg.weight_decay, impl="fused")
@@ -126,11 +127,10 @@ class StackRun:
         """Each member's mean cross-entropy on its batch ``idx`` (M, B): shape (M,)."""
         if self.M == 1:  # a stack of one (the loop mode): a textbook network's 2-d kernels
             i = idx[0]
-            if i.shape[0] >= CLASS_MAJOR_FROM:
-                out = _forward_single(self.arch, params, self.X1.index_select(0, i))   # (1, C, B)
-                return F.cross_entropy(out, self.Y1.index_select(0, i)[None])  # scalar: fit takes it as (1,)
-            out = _forward_single(self.arch, params, self.X1.index_select(0, i), class_major=False)   # (B, C)
-            return F.cross_entropy(out, self.Y1.index_select(0, i))
+            Xi, yi = self.X1.index_select(0, i), self.Y1.index_select(0, i)
+            if len(i) >= CLASS_MAJOR_FROM:   # (1, C, B) logits; scalar loss: fit takes it as (1,)
+                return F.cross_entropy(_forward_single(self.arch, params, Xi), yi[None])
+            return F.cross_entropy(_forward_single(self.arch, params, Xi, class_major=False), yi)   # (B, C)
         Xb, yb = self.batch(idx)
         logits = forward(self.arch, params, Xb, class_major=True, inplace=True)  # (M, C, B): fast softmax on CPU
         return F.cross_entropy(logits, yb, reduction="none").mean(1)
@@ -158,7 +158,7 @@ class StackRun:
         """The training and test rows of every member as one set: inputs (P, n + n_test, d) for
         the P distinct (training, test) input pairs, each member's pair (M,), labels (M, n +
         n_test), and n (made once)."""
-        if getattr(self, "_joint", None) is None:
+        if self._joint is None:
             pairs = [(int(a), int(b)) for a, b in zip(self.u.tolist(), self.ut.tolist())]
             uniq = sorted(set(pairs))
             X = torch.stack([torch.cat([self.Xs[a], self.Xt[b]]) for a, b in uniq])
@@ -199,7 +199,7 @@ class StackRun:
             for part, sl in ((0, slice(0, k)), (1, slice(k, b))):
                 if sl.start == sl.stop:
                     continue
-                acc[:, part] += (vals if sl.stop - sl.start == b else vals[..., sl]).sum(-1)
+                acc[:, part] += vals[..., sl].sum(-1)
                 if want_probs and part == probs_of:
                     ps.append(out[:, :, sl].softmax(1).transpose(1, 2))
         acc[:, 0] /= max(split, 1)
