@@ -22,9 +22,12 @@ batched >= 40 % of SGEMM at h >= 256.
 
 Each cell runs a short training (the number of steps is set from the cell's cost so that
 one ``torch`` run takes about ``--budget`` seconds; whole epochs of the first n_train
-examples), each way ``--repeats`` times, interleaved, and each way's median time is kept, so
-a burst of load from other jobs on a shared machine moves one repetition, not the verdict.
-The orders are the rows of a Williams square (:data:`ORDERS`): over four repetitions each
+examples), each way ``--repeats`` times, interleaved. A cell's speed-up of a way is the
+median over repetitions of the ratio within a repetition (the ways of one repetition run
+back to back): a burst of load moves one repetition, not the verdict, and a slow drift of
+the machine (measured: the same run of a width-2048 cell taking 1.95 s early in a process
+and 2.2 s twenty seconds later) cancels in each ratio instead of landing on whichever way
+ran late. The orders are the rows of a Williams square (:data:`ORDERS`): over four repetitions each
 way runs once in each position and follows each other way once (a rotation would put
 ``auto`` after ``batched`` every time, whose large stacks leave the caches and the heap in
 another state: a bias of several per cent measured in the widest cells). Before the timed
@@ -146,8 +149,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=0.2, help="seconds of the reference loop per cell")
     ap.add_argument("--n-train", type=int, default=1500, help="most training examples per cell")
     ap.add_argument("--n-test", type=int, default=250)
-    ap.add_argument("--repeats", type=int, default=4,
-                    help="timings per cell and way (the median is kept); 4 = one Williams square")
+    ap.add_argument("--repeats", type=int, default=8,
+                    help="timings per cell and way (the median ratio is kept); 8 = two Williams squares")
     ap.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                     help="sgd: momentum 0.9, lr 0.01; adam: lr 3e-3 (the shape of chapters 4 and 5's stacks)")
     ap.add_argument("--device", default="auto")
@@ -214,11 +217,14 @@ def main() -> None:
                         if way == "batched":
                             stacks = (sum(1 for line in out["r"].log if "batched (forced)" in line)
                                       + out["r"].modes.count("loop"))   # a bucket of one trains alone
+                # paired: the ratio within each repetition (the four ways ran back to back), then
+                # the median over repetitions, so a slow drift of the machine cancels
+                x = {k: statistics.median(t / v for t, v in zip(times["torch"], times[k]))
+                     for k in ("loop", "batched", "auto")}
                 times = {k: statistics.median(v) for k, v in times.items()}
                 flops = sum(training_flops(m, 40, 10, n * epochs) + 2 * training_flops(m, 40, 10, n + len(Xt)) / 3
                             for m in members)
                 eff = 100 * flops / times["batched"] / 1e9 / peak
-                x = {k: times["torch"] / times[k] for k in ("loop", "batched", "auto")}
                 worst["auto"] = min(worst["auto"], x["auto"])
                 if x["auto"] < 1.0 or (h == 8 and x["batched"] < 10) or (h == 64 and x["batched"] < 4) \
                         or (h >= 256 and eff < 40):
@@ -226,7 +232,7 @@ def main() -> None:
                 print(f"{h:>5} {depth:>5} {B:>5} {M:>3} {steps:>5} {times['torch']:>8.2f} "
                       f"{x['loop']:>6.2f}x {x['batched']:>8.2f}x {stacks:>6} {x['auto']:>6.2f}x {chosen:>9} "
                       f"{eff:>7.0f}%", flush=True)
-    print(f"\nx = torch loop time / time (same members, steps, threads, process); % SGEMM = FLOPs "
+    print(f"\nx = median over repetitions of torch loop time / time (same members, steps, threads, process); % SGEMM = FLOPs "
           f"(training 3 x forward + 2 evaluations) / batched time / SGEMM rate.\nworst auto: "
           f"{worst['auto']:.2f}x; sweep took {time.perf_counter() - t_start:.0f} s wall."
           f"\ncells below a goal (width/depth/batch): {', '.join(below) or 'none'}")

@@ -239,3 +239,26 @@ def test_class_major_error_count_equals_argmax_with_ties():
     big = torch.randint(0, 3, (4, 10, 1000), generator=g).float()   # vectorised reductions, many ties
     yb = torch.randint(0, 10, (4, 1000), generator=g)
     assert torch.equal(_wrong(big, yb), big.argmax(1) != yb)
+
+
+@pytest.mark.parametrize("n_members", [1, 3])
+def test_evaluation_is_the_same_in_any_chunks(n_members):
+    """The joint (training + test rows) evaluation gives each member's own losses and error
+    rates whether it runs in one pass (the default chunk for this size) or in chunks of 7
+    rows, one of which straddles the training/test boundary; the test probabilities too."""
+    from overparam.engine.stackrun import StackRun
+    data = _toy()
+    members = [Member(5, 2, seed=s) for s in range(n_members)]
+    run = StackRun(members, [data], TrainConfig(epochs=1), "cpu")
+    (whole, probs_whole), (cut, probs_cut) = run.evaluate(), run.evaluate(chunk=7)
+    for a, b in zip(whole, cut):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(probs_whole, probs_cut)
+    for i, m in enumerate(members):   # each member alone, as a module
+        net = make_model(m, data.d, data.n_classes)
+        with torch.no_grad():
+            for X, y, loss, err in ((data.X_train, data.y_train, whole[0], whole[1]),
+                                    (data.X_test, data.y_test, whole[2], whole[3])):
+                out = net(X)
+                assert loss[i] == pytest.approx(float(torch.nn.functional.cross_entropy(out, y)), rel=1e-5)
+                assert err[i] == pytest.approx(float((out.argmax(1) != y).float().mean()))
