@@ -10,6 +10,7 @@ criterion, never "not reproduced".
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -104,6 +105,16 @@ def check_footing(footing: str, arms: Mapping[str, TrainState], min_share: float
     short = {name: s for name, s in arms.items() if not (s.share_met >= min_share)}
     if short:
         return "; ".join(f"{n}: {s.share_met:.0%} of members met '{s.criterion or 'the criterion'}'"
-                         f" (need {min_share:.0%}; final train loss {_mean(s.train_loss):.3g})"
-                         for n, s in short.items())
+                         f" (need {min_share:.0%}{_final(s)})" for n, s in short.items())
     return None
+
+
+def _final(s: TrainState) -> str:
+    """Where an arm ended, from what its run recorded: the mean final training loss, else
+    the mean final training error, else nothing (a run that records neither, e.g. one
+    judged on a validation loss, is not said to end at a loss of "nan")."""
+    for name, x in (("train loss", s.train_loss), ("train error", s.train_error)):
+        v = _mean(x)
+        if math.isfinite(v):
+            return f"; final {name} {v:.3g}"
+    return ""

@@ -121,3 +121,19 @@ def test_grid_stop_when_met_keeps_the_curves_flat_after_the_stop():
     assert np.all(r.curves["train_loss"][0, last:] == r.curves["train_loss"][0, -1])
     with pytest.raises(ValueError, match="criterion="):
         TrainConfig(criterion=0.5)
+
+
+def test_an_unmet_footing_says_where_the_arm_ended_with_what_was_recorded():
+    """The why of a failed 'converged' footing names the final training loss where the run
+    recorded one, else the final training error, and never a loss of 'nan'."""
+    from overparam.adequacy import CONVERGED, TrainState, check_footing
+    nan2 = np.full(2, np.nan)
+    met = np.array([True, False])
+    with_loss = TrainState(np.full(2, 10), np.array([0.2, 0.4]), np.array([0.0, 0.1]), met, "plateau")
+    with_err = TrainState(np.full(2, 10), nan2, np.array([0.0, 0.1]), met, "plateau")
+    neither = TrainState(np.full(2, 10), nan2, nan2, met, "plateau")
+    assert check_footing(CONVERGED, {"a": with_loss}).endswith("final train loss 0.3)")
+    assert check_footing(CONVERGED, {"a": with_err}).endswith("final train error 0.05)")
+    why = check_footing(CONVERGED, {"a": neither})
+    assert why == "a: 50% of members met 'plateau' (need 100%)" and "nan" not in why
+    assert check_footing(CONVERGED, {"a": TrainState(np.full(2, 10), nan2, nan2, np.ones(2, bool))}) is None
