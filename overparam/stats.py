@@ -40,25 +40,28 @@ def mean_ci(values, level: float = 0.95, axis: int = 0):
 
     Returns
     -------
-    Estimate when ``values`` is 1-d; otherwise a tuple ``(mean, low, high)`` of arrays.
-    With a single sample there is no interval: its ends are NaN (never zero width), and
-    every verdict rule then says ``inconclusive``.
+    Estimate when ``values`` is 1-d; otherwise a tuple ``(mean, low, high)`` of arrays, each
+    slice along ``axis`` reduced as a 1-d sample (the same numbers as ``mean_ci`` of that
+    slice, bit for bit). With a single sample there is no interval: its ends are NaN (never
+    zero width), and every verdict rule then says ``inconclusive``.
     """
     x = np.asarray(values, dtype=float)
     if x.ndim == 1 and axis in (0, -1):
         return _mean_ci_1d(x, level)
-    x = np.moveaxis(x, axis, 0)
-    n = x.shape[0]
-    if n == 0:
+    x = np.moveaxis(x, axis, -1)
+    if x.shape[-1] == 0:
         raise ValueError("mean_ci needs at least one value")
-    m = x.mean(axis=0)
-    if n > 1:
-        half = _t_quantile(0.5 + level / 2, n - 1) * x.std(axis=0, ddof=1) / np.sqrt(n)
-    else:
-        half = np.full_like(m, np.nan)
-    if x.ndim == 1:
-        return Estimate(float(m), float(m - half), float(m + half), n)
-    return m, m - half, m + half
+    m, low, high = rows_ci(x.reshape(-1, x.shape[-1]), level)   # each slice as a 1-d sample
+    return m.reshape(x.shape[:-1]), low.reshape(x.shape[:-1]), high.reshape(x.shape[:-1])
+
+
+def _t_half(ss, n: int, level: float):
+    """Half-width of the Student-t interval of the mean of ``n`` values whose squared
+    deviations from their mean sum to ``ss`` (a number or an array of them); NaN for a
+    single value (no interval). The one formula of :func:`mean_ci` and :func:`rows_ci`."""
+    if n < 2:
+        return np.full_like(ss, np.nan) if np.ndim(ss) else np.nan
+    return _t_quantile(0.5 + level / 2, n - 1) * np.sqrt(ss / (n - 1)) / np.sqrt(n)
 
 
 def _mean_ci_1d(x: np.ndarray, level: float) -> Estimate:
@@ -69,11 +72,8 @@ def _mean_ci_1d(x: np.ndarray, level: float) -> Estimate:
     if n == 0:
         raise ValueError("mean_ci needs at least one value")
     m = np.add.reduce(x) / n
-    if n > 1:
-        d = x - m
-        half = _t_quantile(0.5 + level / 2, n - 1) * np.sqrt(np.add.reduce(d * d) / (n - 1)) / np.sqrt(n)
-    else:
-        half = np.nan
+    d = x - m
+    half = _t_half(np.add.reduce(d * d), n, level)
     return Estimate(float(m), float(m - half), float(m + half), n)
 
 
@@ -98,16 +98,10 @@ def wilson_ci(successes, n, level: float = 0.95):
 
 def diff_ci(a, b, level: float = 0.95) -> Estimate:
     """Difference of means ``mean(a) - mean(b)`` of two independent samples, Welch interval."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    d = a.mean() - b.mean()
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = np.sqrt(va + vb)
-    if se == 0:
-        return Estimate(float(d), float(d), float(d), len(a) + len(b))
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = _t_quantile(0.5 + level / 2, dof) * se
-    return Estimate(float(d), float(d - half), float(d + half), len(a) + len(b))
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    d, low, high = (float(v[0]) for v in _welch_rows(a[None], b[None], level))
+    return Estimate(d, low, high, len(a) + len(b))
 
 
 # --------------------------------------------------------------------------- estimators
@@ -140,20 +134,16 @@ def rows_ci(x, level: float = 0.95):
     """:func:`mean_ci` of every row of ``x`` (D, n) at once: ``(mean, low, high)`` arrays.
 
     The same numbers as ``mean_ci(row)`` for each row, bit for bit (each row is reduced
-    along its contiguous axis, as numpy reduces a 1-d array; ``mean_ci(x, axis=1)`` sums
-    across rows in another order). One row per simulated data set of the calibration.
+    along its contiguous axis, as numpy reduces a 1-d array); ``mean_ci`` of an n-d array
+    goes through it. One row per simulated data set of the calibration.
     """
     x = np.ascontiguousarray(x, dtype=float)
     n = x.shape[1]
     if n == 0:
         raise ValueError("rows_ci needs at least one value per row")
     m = x.sum(axis=1) / n
-    if n > 1:
-        d = x - m[:, None]
-        sd = np.sqrt((d * d).sum(axis=1) / (n - 1))
-        half = _t_quantile(0.5 + level / 2, n - 1) * sd / np.sqrt(n)
-    else:
-        half = np.full_like(m, np.nan)
+    d = x - m[:, None]
+    half = _t_half((d * d).sum(axis=1), n, level)
     return m, m - half, m + half
 
 
@@ -163,14 +153,16 @@ def _rows(ms, part=None) -> np.ndarray:
 
 
 def _welch_rows(a: np.ndarray, b: np.ndarray, level: float = 0.95):
-    """:func:`diff_ci` of every row pair of ``a`` (D, na) and ``b`` (D, nb)."""
+    """Welch difference of means of every row pair of ``a`` (D, na) and ``b`` (D, nb):
+    ``(d, low, high)`` arrays; zero spread in both gives the point (d, d, d). The one Welch
+    formula (:func:`diff_ci` is its one-row case)."""
     na, nb = a.shape[1], b.shape[1]
     ma, mb = a.sum(axis=1) / na, b.sum(axis=1) / nb
     d = ma - mb
     da, db = a - ma[:, None], b - mb[:, None]
-    va, vb = (da * da).sum(axis=1) / (na - 1) / na, (db * db).sum(axis=1) / (nb - 1) / nb
-    se = np.sqrt(va + vb)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):   # one value in an arm: no interval (NaN)
+        va, vb = (da * da).sum(axis=1) / (na - 1) / na, (db * db).sum(axis=1) / (nb - 1) / nb
+        se = np.sqrt(va + vb)
         dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
         half = np.where(se == 0, 0.0, _t_quantile(0.5 + level / 2, dof) * se)
     return d, np.where(se == 0, d, d - half), np.where(se == 0, d, d + half)

@@ -76,3 +76,26 @@ def test_exact_and_interval_verdicts_are_checked():
         C.make_claim("x", "s", Estimate(1, 0, 2, 3), C.EXACT, "r")
     with pytest.raises(ValueError, match=">= 2"):
         C.make_claim("x", "s", Estimate(1, 1, 1, 1), C.REPRODUCED, "r")
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 40])
+def test_one_interval_formula_for_every_shape(n):
+    """An n-d mean_ci, rows_ci and estimates_of give each slice exactly (bit for bit) what
+    the 1-d mean_ci gives it; diff_ci is the one-row case of the rows' Welch interval."""
+    from overparam.stats import estimates_of, rows_ci, welch
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 4, 3)) * np.array([1e-3, 1.0, 1e3])
+    m, lo, hi = mean_ci(x, axis=0)
+    for i in range(4):
+        for j in range(3):
+            e = mean_ci(x[:, i, j])
+            np.testing.assert_array_equal([m[i, j], lo[i, j], hi[i, j]], [e.mean, e.low, e.high])
+    rows = x.reshape(n, -1).T
+    for got, k in zip(rows_ci(rows), ("mean", "low", "high")):
+        np.testing.assert_array_equal(got, [getattr(mean_ci(r), k) for r in rows])
+    pairs = [(rng.normal(size=n + 1), rng.normal(1.0, 2.0, size=5)) for _ in range(6)]
+    d, low, high, size = estimates_of(welch, pairs)
+    for i, (a, b) in enumerate(pairs):
+        e = diff_ci(a, b)
+        np.testing.assert_array_equal([d[i], low[i], high[i], size[i]], [e.mean, e.low, e.high, e.n])
+    assert diff_ci([2.0, 2.0], [1.0, 1.0]) == Estimate(1.0, 1.0, 1.0, 4)   # no spread: the point
