@@ -57,9 +57,9 @@ REFERENCE_PROFILE = "quick"
 #: CPU seconds of each chapter's kernel at ``long`` (one thread; the run records'
 #: ``cpu_s`` of the committed edition ``book/published/long``, 2026-12-06).
 MEASURED_LONG = {
-    "exploration": 38.0, "hessian_spectra": 162.0, "double_descent": 135.0,
-    "variance_metrics": 782.0, "flexible_size": 487.0, "sparsifiers": 258.0,
-    "lottery_tickets": 168.0, "connectivity": 324.0,
+    "exploration": 37.0, "hessian_spectra": 162.0, "double_descent": 142.0,
+    "variance_metrics": 799.0, "flexible_size": 489.0, "sparsifiers": 283.0,
+    "lottery_tickets": 173.0, "connectivity": 333.0,
 }
 #: Profile -> chapter -> reference CPU seconds: the profiles a run can be estimated from.
 REFERENCES = {REFERENCE_PROFILE: MEASURED, "long": MEASURED_LONG}
