@@ -26,7 +26,7 @@ examples), each way ``--repeats`` times, interleaved. A cell's speed-up of a way
 median over repetitions of the ratio within a repetition (the ways of one repetition run
 back to back): a burst of load moves one repetition, not the verdict, and a slow drift of
 the machine (measured: the same run of a width-2048 cell taking 1.95 s early in a process
-and 2.2 s twenty seconds later) cancels in each ratio instead of landing on whichever way
+and 2.2 s half a minute later) cancels in each ratio instead of landing on whichever way
 ran late. The orders are the rows of a Williams square (:data:`ORDERS`): over four repetitions each
 way runs once in each position and follows each other way once (a rotation would put
 ``auto`` after ``batched`` every time, whose large stacks leave the caches and the heap in
