@@ -204,7 +204,7 @@ def main() -> None:
                 cfg = TrainConfig(epochs=epochs, optimizer=args.optimizer, lr=lr, batch_size=B, eval_every=epochs)
                 times, chosen, stacks = {k: [] for k in WAYS}, "", 0
                 train_ensemble(members, datas, cfg, device=device, mode="batched", log=None)  # untimed: heap grown
-                for rep in range(args.repeats):  # interleaved, Williams-square orders; medians kept
+                for rep in range(args.repeats):  # interleaved, Williams-square orders; median ratios kept
                     for way in (WAYS[k] for k in ORDERS[rep % len(ORDERS)]):
                         if way == "torch":
                             times[way].append(timed(lambda: torch_loop(members, datas, cfg, device), device))

@@ -89,7 +89,8 @@ def main(argv=None) -> int:
             seeds = {r.get("seed") for r in rows} - {None}
             if len(profiles) != 1:
                 ap.error(f"{f}: rows of {len(profiles)} profiles; a claims file of one run is needed")
-            runs.append({"claims": str(f.resolve().relative_to(ROOT)) if f.resolve().is_relative_to(ROOT) else str(f),
+            path = f.resolve()
+            runs.append({"claims": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(f),
                          "profile": profiles.pop(), "seed": seeds.pop() if len(seeds) == 1 else None})
             rows_per_run.append(rows)
         profile = "+".join(sorted({r["profile"] for r in runs}))
